@@ -1,0 +1,155 @@
+"""The one error tree of AgentFlow.
+
+    AgentFlowError                  code, message
+    ├── InvalidRequest              the caller's mistake (HTTP 4xx); names the field
+    │   ├── PayloadTooLarge         413: too many items, too many bytes
+    │   ├── NotFound                404: unknown batch (or another tenant's)
+    │   ├── Conflict                409: the batch is in the wrong state
+    │   └── Unauthorized            401: missing or wrong API key
+    ├── ConfigurationError          400: unknown provider, missing provider key
+    ├── ProviderError               the provider failed this call
+    │   ├── RateLimited             429, with the provider's retry-after
+    │   ├── ProviderHTTPError       any other non-2xx answer
+    │   ├── ProviderTimeout         no answer within the timeout
+    │   └── ProviderConnectionError the connection failed or was reset
+    └── OutputParseError            the answer is not valid for the schema
+
+Foreign exceptions (httpx, json, pydantic) are translated into this tree at one
+boundary each: `client.py` for transport, `operations.py` for parsing.
+
+Every class defines `__reduce__`: Ray pickles exceptions across processes, and
+one whose `__init__` takes extra arguments otherwise arrives as
+`UnserializableException`.
+"""
+
+from __future__ import annotations
+
+
+class AgentFlowError(Exception):
+    """Base of every error AgentFlow raises on purpose."""
+
+    code = "internal_error"
+    status_code = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
+
+    def to_dict(self) -> dict:
+        return {"type": self.code, "message": self.message}
+
+
+class InvalidRequest(AgentFlowError):
+    """The request is wrong; `field` is the dotted path of the offending input."""
+
+    code = "invalid_request"
+    status_code = 422
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.field))
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class BadRequest(InvalidRequest):
+    code = "bad_request"
+    status_code = 400
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+    status_code = 413
+
+
+class NotFound(InvalidRequest):
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(InvalidRequest):
+    code = "conflict"
+    status_code = 409
+
+
+class Unauthorized(InvalidRequest):
+    code = "unauthorized"
+    status_code = 401
+
+
+class ConfigurationError(AgentFlowError):
+    """The service cannot serve this model: unknown provider, missing key."""
+
+    code = "configuration_error"
+    status_code = 400
+
+
+class ProviderError(AgentFlowError):
+    code = "provider_error"
+    status_code = 502
+
+
+class RateLimited(ProviderError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.retry_after))
+
+
+class ProviderHTTPError(ProviderError):
+    code = "provider_http_error"
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.status))
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider_timeout"
+
+
+class ProviderConnectionError(ProviderError):
+    code = "provider_connection_error"
+
+
+class OutputParseError(AgentFlowError):
+    """The model's answer failed parsing or schema validation.
+
+    `raw` is the completion text, `errors` the reasons; the caller asks again
+    with them attached (bounded), then gives up with the last ones.
+    """
+
+    code = "output_parse_error"
+    status_code = 502
+
+    def __init__(self, message: str, raw: str = "", errors: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.raw = raw
+        self.errors = tuple(errors)
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.raw, self.errors))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the same call may succeed if made again."""
+    if isinstance(exc, ProviderHTTPError):
+        return exc.status >= 500 or exc.status in (408, 409)
+    return isinstance(exc, (RateLimited, ProviderTimeout, ProviderConnectionError, OutputParseError))

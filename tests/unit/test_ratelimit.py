@@ -1,0 +1,79 @@
+import pytest
+
+from engine.ratelimit import Limits, RateLimiter, TokenBucket
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_bucket_refills_at_rate_up_to_capacity():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, capacity=5, clock=clock)
+    assert bucket.level == 0
+    clock.now += 0.3
+    assert bucket.level == pytest.approx(3)
+    clock.now += 10
+    assert bucket.level == 5
+
+
+def test_reserve_goes_into_debt_and_returns_the_wait():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, capacity=5, clock=clock, level=2)
+    assert bucket.reserve(2) == 0
+    assert bucket.reserve(3) == pytest.approx(0.3)  # first come, first served
+    assert bucket.reserve(1) == pytest.approx(0.4)
+
+
+def test_try_take_never_goes_into_debt():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1, capacity=1, clock=clock, level=1)
+    assert bucket.try_take(1)
+    assert not bucket.try_take(1)
+    assert bucket.seconds_until(1) == pytest.approx(1)
+
+
+def test_limiter_starts_empty_and_paces_to_the_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(requests_per_minute=600), clock, ramp_seconds=0)
+    waits = [limiter.reserve(1, 0) for _ in range(20)]
+    # 10 requests/s from an empty bucket: request k waits k/10 s.
+    assert waits == pytest.approx([(k + 1) / 10 for k in range(20)])
+
+
+def test_limiter_burst_ramps_up():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(requests_per_minute=6000), clock, burst_seconds=0.5, ramp_seconds=5,
+                          start_burst_seconds=0.05)
+    clock.now += 10  # idle: the bucket may only hold what the ramp allows so far
+    limiter.reserve(0, 0)
+    assert limiter._requests.capacity == pytest.approx(50)  # fully ramped: 0.5 s of 100/s
+
+
+def test_tokens_bucket_binds_and_settle_returns_unused_tokens():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(tokens_per_minute=6000), clock, ramp_seconds=0)
+    assert limiter.reserve(1, 100) == pytest.approx(1.0)  # 100 tokens/s
+    limiter.settle(estimated_tokens=100, actual_tokens=40)
+    assert limiter.reserve(1, 60) == pytest.approx(1.0)
+
+
+def test_pause_holds_everyone_until_retry_after():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(), clock)
+    assert limiter.reserve(1, 10) == 0  # no limits known: no wait
+    limiter.pause(2.5)
+    assert limiter.reserve(1, 10) == pytest.approx(2.5)
+    clock.now += 3
+    assert limiter.reserve(1, 10) == 0
+
+
+def test_learned_limits_replace_configured_ones():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(requests_per_minute=60), clock, ramp_seconds=0)
+    limiter.set_limits(Limits(requests_per_minute=120, tokens_per_minute=None))
+    assert limiter.reserve(1, 0) == pytest.approx(0.5)

@@ -1,0 +1,261 @@
+"""Request and response models: the API's single source of truth.
+
+The OpenAPI document is generated from these. Sync endpoints take
+`<Operation>Request`; `POST /api/batches` takes the same fields plus
+`operation` (see `parse_batch_request`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+MAX_SYNC_ITEMS = 50
+MAX_BATCH_ITEMS = 1_000_000
+MAX_CONTENT_CHARS = 1_000_000  # ~250k tokens: more than any model's context window
+OPERATIONS = ("label", "summarize", "extract", "enrich", "run")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Item(StrictModel):
+    content: str = Field(max_length=MAX_CONTENT_CHARS, description="The text to process.")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Extra fields, usable as {name} in user_prompt_template."
+    )
+    id: str | None = Field(
+        default=None, max_length=256, description="Your identifier; it comes back with the result."
+    )
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class JsonSchemaSpec(StrictModel):
+    name: str = Field(default="result", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool = True
+    description: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ResponseFormat(StrictModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+    @model_validator(mode="after")
+    def _schema_with_type(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("json_schema is required when type is 'json_schema'")
+        return self
+
+
+class OperationParams(StrictModel):
+    """Fields every operation accepts."""
+
+    model: str | None = Field(default=None, description="provider/model, e.g. openai/gpt-4.1-mini")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=128_000)
+    system_prompt: str | None = Field(default=None, max_length=100_000)
+    user_prompt_template: str | None = Field(default=None, max_length=100_000)
+
+
+class Category(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2_000)
+    examples: list[str] | None = Field(default=None, max_length=20)
+
+
+class LabelParams(OperationParams):
+    categories: list[Union[str, Category]] = Field(min_length=1, max_length=5_000)
+    multi_label: bool = False
+    include_rationale: bool = False
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_names(cls, value: list) -> list:
+        names = [c if isinstance(c, str) else c.name for c in value]
+        if any(not n.strip() for n in names):
+            raise ValueError("category names may not be empty")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate categories: {', '.join(duplicates[:10])}")
+        return value
+
+    @property
+    def category_names(self) -> list[str]:
+        return [c if isinstance(c, str) else c.name for c in self.categories]
+
+
+class SummarizeParams(OperationParams):
+    summary_instructions: str | None = Field(default=None, max_length=20_000)
+    response_format: ResponseFormat | None = None
+
+
+class ExtractParams(OperationParams):
+    extraction_instructions: str = Field(min_length=1, max_length=20_000)
+    response_format: ResponseFormat | None = None
+
+
+FieldType = Literal["categorical", "numeric", "integer", "boolean", "text", "list"]
+
+
+class EnrichField(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    type: FieldType
+    description: str | None = Field(default=None, max_length=2_000)
+    valid_values: list[str] | None = Field(default=None, min_length=1, max_length=5_000)
+    examples: list[Any] | None = Field(default=None, max_length=20)
+
+
+class EnrichParams(OperationParams):
+    fields: list[EnrichField] = Field(min_length=1, max_length=200)
+    runtime_categories: dict[str, list[str]] | None = None
+    include_context: bool = False
+
+    @model_validator(mode="after")
+    def _categorical_values(self) -> "EnrichParams":
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError("field names must be unique")
+        runtime = self.runtime_categories or {}
+        unknown = sorted(set(runtime) - set(names))
+        if unknown:
+            raise ValueError(f"runtime_categories names unknown fields: {', '.join(unknown)}")
+        for f in self.fields:
+            if f.type == "categorical" and not (runtime.get(f.name) or f.valid_values):
+                raise ValueError(f"categorical field {f.name!r} needs valid_values or runtime_categories")
+        return self
+
+
+class RunParams(OperationParams):
+    response_format: ResponseFormat | None = None
+
+
+class ItemsMixin(StrictModel):
+    items: list[Item] = Field(min_length=1, description="The items to process.")
+
+
+class LabelRequest(LabelParams, ItemsMixin):
+    pass
+
+
+class SummarizeRequest(SummarizeParams, ItemsMixin):
+    pass
+
+
+class ExtractRequest(ExtractParams, ItemsMixin):
+    pass
+
+
+class EnrichRequest(EnrichParams, ItemsMixin):
+    pass
+
+
+class RunRequest(RunParams, ItemsMixin):
+    pass
+
+
+SYNC_REQUESTS: dict[str, type[ItemsMixin]] = {
+    "label": LabelRequest,
+    "summarize": SummarizeRequest,
+    "extract": ExtractRequest,
+    "enrich": EnrichRequest,
+    "run": RunRequest,
+}
+PARAMS: dict[str, type[OperationParams]] = {
+    "label": LabelParams,
+    "summarize": SummarizeParams,
+    "extract": ExtractParams,
+    "enrich": EnrichParams,
+    "run": RunParams,
+}
+
+
+class BatchOptions(StrictModel):
+    """Batch-only fields."""
+
+    items: list[Item] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class BatchLabelRequest(LabelParams, BatchOptions):
+    operation: Literal["label"]
+
+
+class BatchSummarizeRequest(SummarizeParams, BatchOptions):
+    operation: Literal["summarize"]
+
+
+class BatchExtractRequest(ExtractParams, BatchOptions):
+    operation: Literal["extract"]
+
+
+class BatchEnrichRequest(EnrichParams, BatchOptions):
+    operation: Literal["enrich"]
+
+
+class BatchRunRequest(RunParams, BatchOptions):
+    operation: Literal["run"]
+
+
+BatchRequest = Annotated[
+    Union[BatchLabelRequest, BatchSummarizeRequest, BatchExtractRequest, BatchEnrichRequest, BatchRunRequest],
+    Field(discriminator="operation"),
+]
+BATCH_REQUEST = TypeAdapter(BatchRequest)
+
+
+def normalise_operation(name: Any) -> Any:
+    """`classify` is an accepted name for `label`."""
+    return "label" if name == "classify" else name
+
+
+def parse_batch_request(body: Any) -> BaseModel:
+    if isinstance(body, dict) and "operation" in body:
+        body = {**body, "operation": normalise_operation(body["operation"])}
+    return BATCH_REQUEST.validate_python(body)
+
+
+def params_of(request: BaseModel, operation: str) -> OperationParams:
+    """The operation's parameters without the items (what a batch stores)."""
+    data = request.model_dump(exclude={"items", "operation"}, by_alias=True, exclude_none=True)
+    return PARAMS[operation].model_validate(data)
+
+
+# ---- responses -------------------------------------------------------------
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ItemError(BaseModel):
+    type: str
+    message: str
+
+
+class SyncResponse(BaseModel):
+    results: list[dict[str, Any]] = Field(
+        description="One entry per item, in order: the result fields, or {\"error\": {...}}."
+    )
+    model: str
+    usage: Usage
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,145 @@
+"""`Caller`: runs items through the provider and returns one outcome per item.
+
+Per item: render the prompt, take a rate-limit lease, call the provider, parse
+and validate; transient provider errors are retried with jittered backoff,
+invalid answers are asked again with the errors attached. A failed item is a
+result (`status: failed` with its error), never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from engine.client import ChatClient, Completion
+from engine.config import ProviderConfig
+from engine.errors import AgentFlowError, OutputParseError, ProviderError, RateLimited, is_retryable
+from engine.leases import Lease
+from engine.operations import OperationPlan, build_messages, parse_result, repair_messages, request_body
+from engine.tokens import estimate_prompt_tokens
+
+MAX_RATE_LIMIT_WAITS = 30  # 429s tolerated for one item before it fails
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an operation's calls go."""
+
+    provider: ProviderConfig
+    model: str  # the provider's own model name
+
+    @property
+    def display_model(self) -> str:
+        return f"{self.provider.name}/{self.model}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 4
+    max_repairs: int = 2
+    timeout: float = 60.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 20.0
+
+
+class Caller:
+    def __init__(
+        self,
+        client_for: Callable[[ProviderConfig], ChatClient],
+        lease_for: Callable[[ProviderConfig], Lease],
+        policy: RetryPolicy,
+        concurrency: int,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self._client_for = client_for
+        self._lease_for = lease_for
+        self._policy = policy
+        self._slots = asyncio.Semaphore(concurrency)
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    async def run_many(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+        """Outcomes for `items` (each {index, content, metadata?, id?}), in the same order."""
+        return list(await asyncio.gather(*(self.run_item(plan, target, item) for item in items)))
+
+    async def run_item(self, plan: OperationPlan, target: Target, item: dict) -> dict:
+        started = time.perf_counter()
+        tally = _Tally()
+        try:
+            async with self._slots:
+                result, completion = await self._attempt_until_valid(plan, target, item, tally)
+            outcome = {"status": "completed", "result": result, "error": None, "model": completion.model}
+        except AgentFlowError as exc:
+            outcome = {"status": "failed", "result": None, "error": exc.to_dict(), "model": None}
+        outcome.update(
+            index=item.get("index"),
+            id=item.get("id"),
+            attempts=tally.attempts,
+            prompt_tokens=tally.prompt_tokens,
+            completion_tokens=tally.completion_tokens,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return outcome
+
+    async def _attempt_until_valid(self, plan, target, item, tally) -> tuple[object, Completion]:
+        messages = build_messages(plan, item)
+        repairs = 0
+        while True:
+            completion = await self._call_with_retries(plan, target, messages, tally)
+            try:
+                return parse_result(plan, completion.content), completion
+            except OutputParseError as exc:
+                repairs += 1
+                if repairs > self._policy.max_repairs:
+                    raise OutputParseError(
+                        f"{exc.message} (gave up after {tally.attempts} attempts)", exc.raw, exc.errors
+                    ) from None
+                messages = repair_messages(messages, exc)
+
+    async def _call_with_retries(self, plan, target, messages, tally) -> Completion:
+        body = request_body(plan, target.model, messages, target.provider.json_schema)
+        estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
+        lease = self._lease_for(target.provider)
+        client = self._client_for(target.provider)
+        failures = waits = 0
+        while True:
+            await lease.acquire(estimate)
+            tally.attempts += 1
+            try:
+                completion = await client.complete(body, self._policy.timeout)
+            except RateLimited as exc:
+                lease.settle(estimate, 0)
+                waits += 1
+                if waits > MAX_RATE_LIMIT_WAITS:
+                    raise
+                await lease.rate_limited(exc.retry_after)
+                continue
+            except ProviderError as exc:
+                lease.settle(estimate, 0)
+                failures += 1
+                if not is_retryable(exc) or failures > self._policy.max_retries:
+                    raise
+                await self._sleep(self._backoff(failures))
+                continue
+            lease.settle(estimate, completion.prompt_tokens + completion.completion_tokens)
+            await lease.learn(completion.limits)
+            tally.prompt_tokens += completion.prompt_tokens
+            tally.completion_tokens += completion.completion_tokens
+            return completion
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self._policy.backoff_cap, self._policy.backoff_base * 2 ** (failures - 1))
+        return ceiling * self._rng.uniform(0.5, 1.0)  # jitter: retries of many items spread out
+
+
+class _Tally:
+    __slots__ = ("attempts", "prompt_tokens", "completion_tokens")
+
+    def __init__(self):
+        self.attempts = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0

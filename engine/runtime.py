@@ -1,0 +1,41 @@
+"""Builds a working `Caller` inside one process (a caller actor, or a test).
+
+HTTP clients are per process and per event loop; one is shared by every
+provider call the process makes, so connections are reused.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.caller import Caller, RetryPolicy
+from engine.client import ChatClient, new_http_client
+from engine.config import ProviderConfig, Settings
+from engine.leases import Lease, LimiterBackend
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=settings.max_retries,
+        max_repairs=settings.max_repairs,
+        timeout=settings.request_timeout,
+    )
+
+
+def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend]) -> Caller:
+    http = new_http_client(settings.caller_concurrency)
+    clients: dict[str, ChatClient] = {}
+    leases: dict[str, Lease] = {}
+
+    def client_for(provider: ProviderConfig) -> ChatClient:
+        key = f"{provider.base_url}|{provider.api_key}"
+        if key not in clients:
+            clients[key] = ChatClient(http, provider.base_url, provider.api_key)
+        return clients[key]
+
+    def lease_for(provider: ProviderConfig) -> Lease:
+        if provider.name not in leases:
+            leases[provider.name] = Lease(backend_for(provider))
+        return leases[provider.name]
+
+    return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency)

@@ -1,0 +1,67 @@
+"""The application behind the HTTP API, free of HTTP and of Ray.
+
+`EngineService` validates what pydantic cannot (provider, template fields),
+plans the operation once, and hands the items to a caller pool: in-process
+for tests, Ray actors in the service (`engine.actors.RayCallerPool`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.caller import Caller, Target
+from engine.config import Settings
+from engine.errors import InvalidRequest
+from engine.models import ItemsMixin, params_of
+from engine.operations import OperationPlan, prepare
+from engine.results import answering_model, sync_entry, usage_of
+
+
+class CallerPool(Protocol):
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]: ...
+
+
+class LocalCallerPool:
+    """One in-process `Caller` (tests and single-process use)."""
+
+    def __init__(self, caller: Caller):
+        self._caller = caller
+
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+        return await self._caller.run_many(plan, target, items)
+
+
+def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
+    provider, model = settings.resolve(params.model)
+    return prepare(operation, params), Target(provider, model)
+
+
+def check_template_fields(plan: OperationPlan, items: list[dict]) -> None:
+    """Every {field} of the template must be in every item (content or metadata)."""
+    needed = plan.template.fields - {"content"}
+    for index, item in enumerate(items):
+        missing = needed - set(item.get("metadata") or {})
+        if missing:
+            name = sorted(missing)[0]
+            raise InvalidRequest(
+                f"template field {{{name}}} is not in items[{index}] (not 'content' nor a metadata key)",
+                field=f"items.{index}.metadata.{name}",
+            )
+
+
+class EngineService:
+    def __init__(self, settings: Settings, pool: CallerPool):
+        self.settings = settings
+        self.pool = pool
+
+    async def run_sync(self, operation: str, request: ItemsMixin) -> dict:
+        params = params_of(request, operation)
+        plan, target = plan_request(self.settings, operation, params)
+        items = [{"index": i, **item.model_dump(exclude_none=True)} for i, item in enumerate(request.items)]
+        check_template_fields(plan, items)
+        outcomes = await self.pool.run(plan, target, items)
+        return {
+            "results": [sync_entry(operation, o) for o in outcomes],
+            "model": answering_model(outcomes, target.display_model),
+            "usage": usage_of(outcomes),
+        }

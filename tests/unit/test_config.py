@@ -1,0 +1,56 @@
+import pytest
+
+from engine.config import OPENAI_DEFAULT_BASE_URL, Settings
+from engine.errors import ConfigurationError
+from engine.ratelimit import Limits
+
+
+def test_defaults_follow_the_openai_sdk():
+    settings = Settings.from_env({})
+    openai = settings.providers["openai"]
+    assert openai.base_url == OPENAI_DEFAULT_BASE_URL and openai.api_key is None
+    assert settings.default_model == "openai/gpt-4.1-mini"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.needs_simulator
+
+
+def test_environment_overrides():
+    settings = Settings.from_env({
+        "OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": "http://h/v1/", "AGENTFLOW_RPM": "3000",
+        "AGENTFLOW_TPM": "1e6", "AGENTFLOW_DEFAULT_MODEL": "openai/gpt-4o", "AGENTFLOW_PORT": "9000",
+    })
+    provider, model = settings.resolve(None)
+    assert (provider.base_url, provider.api_key, model) == ("http://h/v1", "sk-x", "gpt-4o")
+    assert provider.limits == Limits(3000, 1_000_000)
+    assert settings.port == 9000 and not settings.needs_simulator
+
+
+def test_named_providers_and_resolution_errors():
+    settings = Settings.from_env({
+        "AGENTFLOW_PROVIDERS": '{"local": {"base_url": "http://127.0.0.1:11434/v1", "rpm": 60, "json_schema": false}}',
+    })
+    provider, model = settings.resolve("local/llama3.1:8b")
+    assert (provider.name, model, provider.json_schema, provider.api_key) == ("local", "llama3.1:8b", False, "none")
+    with pytest.raises(ConfigurationError, match="unknown provider 'nope'"):
+        settings.resolve("nope/x")
+    with pytest.raises(ConfigurationError, match="set OPENAI_API_KEY"):
+        settings.resolve("openai/gpt-4.1-mini")
+    with pytest.raises(ConfigurationError, match="provider/model"):
+        settings.resolve("gpt-4")
+
+
+def test_simulator_routing_and_bad_values():
+    settings = Settings.from_env({}).with_simulator("http://127.0.0.1:8300/v1")
+    provider, _ = settings.resolve(None)
+    assert provider.simulated and provider.base_url.endswith(":8300/v1")
+    with pytest.raises(ConfigurationError, match="AGENTFLOW_PORT"):
+        Settings.from_env({"AGENTFLOW_PORT": "eighty"})
+    with pytest.raises(ConfigurationError, match="AGENTFLOW_PROVIDERS"):
+        Settings.from_env({"AGENTFLOW_PROVIDERS": "{not json"})
+
+
+def test_api_keys_from_list_or_file(tmp_path):
+    assert Settings.from_env({"AGENTFLOW_API_KEYS": " a, b ,"}).api_keys == ("a", "b")
+    keys = tmp_path / "keys"
+    keys.write_text("k1\nk2\n")
+    assert Settings.from_env({"AGENTFLOW_API_KEYS": f"@{keys}"}).api_keys == ("k1", "k2")

@@ -82,6 +82,7 @@ class Caller:
             prompt_tokens=tally.prompt_tokens,
             completion_tokens=tally.completion_tokens,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            service_ms=round(tally.service_seconds * 1000, 2),
         )
         return outcome
 
@@ -109,6 +110,7 @@ class Caller:
         while True:
             await lease.acquire(estimate)
             tally.attempts += 1
+            sent = time.perf_counter()
             try:
                 completion = await client.complete(body, self._policy.timeout)
             except RateLimited as exc:
@@ -125,6 +127,7 @@ class Caller:
                     raise
                 await self._sleep(self._backoff(failures))
                 continue
+            tally.service_seconds += time.perf_counter() - sent
             lease.settle(estimate, completion.prompt_tokens + completion.completion_tokens)
             await lease.learn(completion.limits)
             tally.prompt_tokens += completion.prompt_tokens
@@ -137,9 +140,10 @@ class Caller:
 
 
 class _Tally:
-    __slots__ = ("attempts", "prompt_tokens", "completion_tokens")
+    __slots__ = ("attempts", "prompt_tokens", "completion_tokens", "service_seconds")
 
     def __init__(self):
         self.attempts = 0
+        self.service_seconds = 0.0
         self.prompt_tokens = 0
         self.completion_tokens = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 from engine.ratelimit import Limits, RateLimiter
@@ -19,8 +20,18 @@ MAX_LEASE = 32
 UNLIMITED_LEASE = 64
 
 
+@dataclass(frozen=True)
+class Grant:
+    """The shared limiter's answer to a lease request."""
+
+    granted: bool  # False: ask again after `wait` (the limiter is probing for the limits)
+    wait: float  # seconds to wait before sending
+    limits: Limits
+    probing: bool
+
+
 class LimiterBackend(Protocol):
-    async def lease(self, requests: int, tokens: int, settle: int) -> tuple[float, Limits]: ...
+    async def lease(self, requests: int, tokens: int, settle: int) -> Grant: ...
     async def pause(self, seconds: float) -> None: ...
     async def learn(self, limits: Limits) -> None: ...
 
@@ -31,15 +42,20 @@ class LocalLimiterBackend:
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
         self.limiter = RateLimiter(limits, clock)
 
-    async def lease(self, requests: int, tokens: int, settle: int) -> tuple[float, Limits]:
+    async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
         if settle:
             self.limiter.settle(settle, 0)
-        return self.limiter.reserve(requests, tokens), self.limiter.limits
+        probing = self.limiter.probing
+        granted, wait = self.limiter.admit(requests, tokens)
+        return Grant(granted, wait, self.limiter.limits, probing)
 
     async def pause(self, seconds: float) -> None:
         self.limiter.pause(seconds)
 
     async def learn(self, limits: Limits) -> None:
+        if not (limits.requests_per_minute or limits.tokens_per_minute):
+            self.limiter.confirm_unlimited()
+            return
         merged = merge_limits(self.limiter.limits, limits)
         if merged != self.limiter.limits:
             self.limiter.set_limits(merged)
@@ -70,8 +86,8 @@ class Lease:
         self._tokens = 0
         self._unsettled = 0  # tokens reserved but not used (positive) or overused (negative)
         self._not_before = 0.0
-        self._known = Limits()
-        self.limits: Limits | None = None  # the shared limiter's limits, from the first lease on
+        self._reported: Limits | None = None
+        self._grant: Grant | None = None  # the shared limiter's last answer
 
     async def acquire(self, tokens: int) -> None:
         """Wait until one request of about `tokens` may be sent."""
@@ -92,17 +108,18 @@ class Lease:
     async def _refill(self, tokens: int) -> None:
         size = self._lease_size(tokens)
         need_tokens = max(0, size * tokens - self._tokens)
-        wait, self.limits = await self._backend.lease(size, need_tokens, self._unsettled)
+        self._grant = await self._backend.lease(size, need_tokens, self._unsettled)
         self._unsettled = 0
-        if wait > 0:
-            await self._sleep(wait)
-        self._requests += size
-        self._tokens += need_tokens
+        if self._grant.wait > 0:
+            await self._sleep(self._grant.wait)
+        if self._grant.granted:
+            self._requests += size
+            self._tokens += need_tokens
 
     def _lease_size(self, tokens: int) -> int:
-        if self.limits is None:
-            return 1  # the first lease tells us the limits
-        rpm, tpm = self.limits.requests_per_minute, self.limits.tokens_per_minute
+        if self._grant is None or self._grant.probing:
+            return 1  # the limits are not known yet
+        rpm, tpm = self._grant.limits.requests_per_minute, self._grant.limits.tokens_per_minute
         if not rpm and not tpm:
             return UNLIMITED_LEASE
         per_second = min(r for r in (rpm and rpm / 60, tpm and tpm / 60 / max(tokens, 1)) if r)
@@ -119,7 +136,7 @@ class Lease:
         await self._backend.pause(seconds)
 
     async def learn(self, limits: Limits) -> None:
-        """Headers told us the provider's limits; tell the shared limiter once per change."""
-        if limits != self._known and (limits.requests_per_minute or limits.tokens_per_minute):
-            self._known = limits
+        """What a response's headers said of the limits (maybe nothing); passed on once per change."""
+        if limits != self._reported:
+            self._reported = limits
             await self._backend.learn(limits)

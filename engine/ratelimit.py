@@ -8,6 +8,11 @@ the provider, then *settle* the token estimate against the real usage.
 Buckets start empty and their burst grows from a small value to a full
 `burst_seconds` of rate: a bucket that starts full sends a burst the provider's
 own per-second quantisation refuses with 429s.
+
+While no limit is known (none configured, no response seen yet), the limiter
+*probes*: it admits one call per `probe_seconds` until a response either tells
+the limits (`x-ratelimit-limit-*`) or shows there are none. Fifty concurrent
+first requests then do not all land on a provider that allows one a second.
 """
 
 from __future__ import annotations
@@ -87,8 +92,14 @@ class RateLimiter:
         burst_seconds: float = 0.5,
         ramp_seconds: float = 5.0,
         start_burst_seconds: float = 0.05,
+        headroom: float = 0.98,
+        probe_seconds: float = 1.0,
     ):
         self._clock = clock
+        self._headroom = headroom  # pace a little under the limit: network jitter bunches arrivals
+        self._probe_seconds = probe_seconds
+        self._next_probe = 0.0
+        self._unlimited = False
         self._burst_seconds = burst_seconds
         self._ramp_seconds = ramp_seconds
         self._start_burst = start_burst_seconds
@@ -102,13 +113,14 @@ class RateLimiter:
     def set_limits(self, limits: Limits) -> None:
         """Adopt new limits (configured, or learned from provider headers)."""
         self.limits = limits
+        self._unlimited = False
         self._requests = self._bucket(self._requests, limits.requests_per_minute)
         self._tokens = self._bucket(self._tokens, limits.tokens_per_minute)
 
     def _bucket(self, bucket: TokenBucket | None, per_minute: float | None) -> TokenBucket | None:
         if not per_minute:
             return None
-        rate = per_minute / 60.0
+        rate = per_minute / 60.0 * self._headroom
         capacity = self._capacity(rate)
         if bucket is None:
             return TokenBucket(rate, capacity, self._clock)
@@ -126,6 +138,29 @@ class RateLimiter:
         for bucket in (self._requests, self._tokens):
             if bucket is not None and bucket.capacity < bucket.rate * self._burst_seconds:
                 bucket.set_rate(bucket.rate, self._capacity(bucket.rate))
+
+    def confirm_unlimited(self) -> None:
+        """A response carried no limit headers: stop probing (429s still pause)."""
+        if not self.known:
+            self._unlimited = True
+
+    @property
+    def known(self) -> bool:
+        return bool(self.limits.requests_per_minute or self.limits.tokens_per_minute)
+
+    @property
+    def probing(self) -> bool:
+        return not self.known and not self._unlimited
+
+    def admit(self, requests: int, tokens: int) -> tuple[bool, float]:
+        """(granted, seconds): wait `seconds`, then send if granted, else ask again."""
+        if self.probing:
+            now = self._clock()
+            if now < self._next_probe or self.paused_for > 0:
+                return False, min(0.05, max(self._next_probe - now, self.paused_for))
+            self._next_probe = now + self._probe_seconds
+            return True, 0.0
+        return True, self.reserve(requests, tokens)
 
     def reserve(self, requests: int, tokens: int) -> float:
         """Reserve capacity for `requests` calls of `tokens` in all; return the wait in seconds."""

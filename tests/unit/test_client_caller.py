@@ -47,7 +47,9 @@ async def no_sleep(_):
 def make_caller(handler, **policy):
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     client = ChatClient(http, PROVIDER.base_url, PROVIDER.api_key)
-    lease = Lease(LocalLimiterBackend(Limits()), sleep=no_sleep)
+    backend = LocalLimiterBackend(Limits())
+    backend.limiter.confirm_unlimited()  # no probing: these tests are about retries
+    lease = Lease(backend, sleep=no_sleep)
     return Caller(lambda p: client, lambda p: lease, RetryPolicy(**policy), concurrency=8,
                   rng=random.Random(1), sleep=no_sleep)
 

@@ -19,6 +19,8 @@ def lease_with(limits):
     clock = Clock()
     backend = LocalLimiterBackend(limits, clock)
     backend.limiter._ramp_seconds = 0  # full burst from the start, to keep the arithmetic plain
+    backend.limiter._headroom = 1.0
+    backend.limiter.set_limits(limits)
     return Lease(backend, clock=clock, sleep=clock.sleep), backend, clock
 
 
@@ -38,13 +40,16 @@ async def test_unlimited_provider_leases_in_large_blocks():
             return await super().lease(requests, tokens, settle)
 
     lease = Lease(CountingBackend(Limits()))
-    for _ in range(100):
+    await lease.acquire(50)  # the probe
+    await lease.learn(Limits())  # its response carried no limit headers
+    for _ in range(99):
         await lease.acquire(50)
-    assert calls == [1, 64, 64]  # not one round trip per request
+    assert calls == [1, 1, 64, 64]  # not one round trip per request
 
 
 async def test_rate_limited_pauses_this_caller_and_the_shared_limiter():
     lease, backend, clock = lease_with(Limits())
+    backend.limiter.confirm_unlimited()
     await lease.rate_limited(2.0)
     assert backend.limiter.paused_for == pytest.approx(2.0)
     await lease.acquire(1)

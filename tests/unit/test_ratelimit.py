@@ -39,7 +39,7 @@ def test_try_take_never_goes_into_debt():
 
 def test_limiter_starts_empty_and_paces_to_the_rate():
     clock = FakeClock()
-    limiter = RateLimiter(Limits(requests_per_minute=600), clock, ramp_seconds=0)
+    limiter = RateLimiter(Limits(requests_per_minute=600), clock, ramp_seconds=0, headroom=1.0)
     waits = [limiter.reserve(1, 0) for _ in range(20)]
     # 10 requests/s from an empty bucket: request k waits k/10 s.
     assert waits == pytest.approx([(k + 1) / 10 for k in range(20)])
@@ -48,7 +48,7 @@ def test_limiter_starts_empty_and_paces_to_the_rate():
 def test_limiter_burst_ramps_up():
     clock = FakeClock()
     limiter = RateLimiter(Limits(requests_per_minute=6000), clock, burst_seconds=0.5, ramp_seconds=5,
-                          start_burst_seconds=0.05)
+                          start_burst_seconds=0.05, headroom=1.0)
     clock.now += 10  # idle: the bucket may only hold what the ramp allows so far
     limiter.reserve(0, 0)
     assert limiter._requests.capacity == pytest.approx(50)  # fully ramped: 0.5 s of 100/s
@@ -56,7 +56,7 @@ def test_limiter_burst_ramps_up():
 
 def test_tokens_bucket_binds_and_settle_returns_unused_tokens():
     clock = FakeClock()
-    limiter = RateLimiter(Limits(tokens_per_minute=6000), clock, ramp_seconds=0)
+    limiter = RateLimiter(Limits(tokens_per_minute=6000), clock, ramp_seconds=0, headroom=1.0)
     assert limiter.reserve(1, 100) == pytest.approx(1.0)  # 100 tokens/s
     limiter.settle(estimated_tokens=100, actual_tokens=40)
     assert limiter.reserve(1, 60) == pytest.approx(1.0)
@@ -65,7 +65,8 @@ def test_tokens_bucket_binds_and_settle_returns_unused_tokens():
 def test_pause_holds_everyone_until_retry_after():
     clock = FakeClock()
     limiter = RateLimiter(Limits(), clock)
-    assert limiter.reserve(1, 10) == 0  # no limits known: no wait
+    limiter.confirm_unlimited()
+    assert limiter.reserve(1, 10) == 0
     limiter.pause(2.5)
     assert limiter.reserve(1, 10) == pytest.approx(2.5)
     clock.now += 3
@@ -74,6 +75,30 @@ def test_pause_holds_everyone_until_retry_after():
 
 def test_learned_limits_replace_configured_ones():
     clock = FakeClock()
-    limiter = RateLimiter(Limits(requests_per_minute=60), clock, ramp_seconds=0)
+    limiter = RateLimiter(Limits(requests_per_minute=60), clock, ramp_seconds=0, headroom=1.0)
     limiter.set_limits(Limits(requests_per_minute=120, tokens_per_minute=None))
     assert limiter.reserve(1, 0) == pytest.approx(0.5)
+
+
+def test_headroom_paces_just_under_the_limit():
+    limiter = RateLimiter(Limits(requests_per_minute=60), FakeClock(), ramp_seconds=0, headroom=0.98)
+    assert limiter.reserve(1, 0) == pytest.approx(1 / 0.98)
+
+
+def test_unknown_limits_are_probed_one_call_at_a_time():
+    clock = FakeClock()
+    limiter = RateLimiter(Limits(), clock, probe_seconds=1.0)
+    assert limiter.admit(1, 10) == (True, 0.0)
+    granted, wait = limiter.admit(1, 10)
+    assert not granted and 0 < wait <= 0.05
+    clock.now += 1.0
+    assert limiter.admit(1, 10)[0]  # one probe a second if the first never answers
+    limiter.set_limits(Limits(requests_per_minute=60))
+    assert not limiter.probing
+
+
+def test_a_response_without_limit_headers_ends_probing():
+    limiter = RateLimiter(Limits(), FakeClock())
+    limiter.admit(1, 1)
+    limiter.confirm_unlimited()
+    assert [limiter.admit(1, 1) for _ in range(3)] == [(True, 0.0)] * 3

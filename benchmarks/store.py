@@ -1,0 +1,183 @@
+"""BatchStore against a plain Parquet write of the same outcomes, in one process.
+
+    .venv/bin/python benchmarks/store.py [--items 1000000] [--part-rows 1000]
+
+Phases: the baseline `DataFrame.write_parquet` of all outcomes; then the
+store: create a batch of the input items, write the outcomes in parts as the
+coordinator does, compact, read every record back, export CSV and JSONL.
+Prints seconds per phase, store-write / plain-write and peak RSS; writes the
+same to benchmarks/results/store.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.store import BatchStore, new_batch_id  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
+
+
+def synthetic_items(n: int) -> pl.DataFrame:
+    i = pl.int_range(0, n).cast(pl.String)
+    return pl.select(
+        content=pl.concat_str(pl.lit("customer review number "), i, pl.lit(": delivery was slow")),
+        id=pl.concat_str(pl.lit("row-"), i),
+        metadata=pl.repeat('{"source":"bench"}', n),
+    )
+
+
+def synthetic_outcomes(n: int) -> pl.DataFrame:
+    """Label results as JSON text; 2% failed."""
+    frame = pl.DataFrame({"index": pl.int_range(0, n, eager=True, dtype=pl.Int64)})
+    failed = pl.col("index") % 50 == 7
+    label = pl.lit(["positive", "negative", "mixed"]).list.get(pl.col("index") % 3)
+    confidence = ((pl.col("index") * 7919 % 100) / 100).cast(pl.String)
+    return frame.with_columns(
+        status=pl.when(failed).then(pl.lit("failed")).otherwise(pl.lit("completed")),
+        result=pl.when(failed).then(None).otherwise(
+            pl.concat_str(pl.lit('{"label":"'), label, pl.lit('","confidence":'), confidence, pl.lit("}"))),
+        error_type=pl.when(failed).then(pl.lit("provider_timeout")),
+        error_message=pl.when(failed).then(pl.lit("no answer within 60 s")),
+        attempts=pl.when(failed).then(5).otherwise(1).cast(pl.Int32),
+        prompt_tokens=(120 + pl.col("index") % 40).cast(pl.Int64),
+        completion_tokens=pl.lit(12, pl.Int64),
+        latency_ms=(300.0 + pl.col("index") % 500).cast(pl.Float64),
+        cached=pl.col("index") % 10 == 0,
+    )
+
+
+def exporters():
+    """loaders.export's streaming writers if present, else per-chunk polars writes."""
+    try:
+        from loaders.export import iter_csv, iter_jsonl
+        return "loaders.export", iter_csv, iter_jsonl
+    except ImportError:
+        return "polars per chunk (loaders.export not available)", _polars_csv, _polars_jsonl
+
+
+def _flat(chunk: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([{**r, "result": json.dumps(r["result"]) if r["result"] is not None else None,
+                          "error": json.dumps(r["error"]) if r["error"] else None} for r in chunk])
+
+
+def _polars_csv(chunks):
+    for number, chunk in enumerate(chunks):
+        yield _flat(chunk).write_csv(include_header=number == 0).encode()
+
+
+def _polars_jsonl(chunks):
+    for chunk in chunks:
+        yield pl.DataFrame(chunk).write_ndjson().encode()
+
+
+def export(store, batch_id, writer, path: Path, uses_records: bool) -> int:
+    chunks = store.iter_results(batch_id)
+    source = (r for chunk in chunks for r in chunk) if uses_records else chunks
+    with open(path, "wb") as out:
+        for piece in writer(source):
+            out.write(piece if isinstance(piece, bytes) else piece.encode())
+    return path.stat().st_size
+
+
+def timed(phases: dict, name: str, fn):
+    start = time.perf_counter()
+    value = fn()
+    phases[name] = round(time.perf_counter() - start, 3)
+    return value
+
+
+def write_parts(store: BatchStore, batch_id: str, parts: list[pl.DataFrame]) -> None:
+    for part in parts:
+        store.write_results(batch_id, part)
+
+
+def write_phases(n: int, part_rows: int, workdir: Path, phases: dict) -> tuple[BatchStore, str]:
+    """Baseline and store writes; returns the store and its batch (results written, fsynced)."""
+    inputs, outcomes = timed(phases, "build synthetic frames", lambda: (synthetic_items(n), synthetic_outcomes(n)))
+    timed(phases, "plain write_parquet (first call)", lambda: outcomes.write_parquet(workdir / "plain.parquet"))
+    timed(phases, "plain write_parquet (second call)", lambda: outcomes.write_parquet(workdir / "plain2.parquet"))
+    store, batch_id = BatchStore(workdir / "store"), new_batch_id()
+    timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
+    parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
+    del inputs, outcomes
+    timed(phases, "store: write_results (fsync, default)", lambda: write_parts(store, batch_id, parts))
+    unsynced, other = BatchStore(workdir / "store", fsync_parts=False), new_batch_id()
+    unsynced.create(other, {}, [])
+    timed(phases, "store: write_results (fsync_parts=False)", lambda: write_parts(unsynced, other, parts))
+    unsynced.delete(other)
+    return store, batch_id
+
+
+def read_phases(store: BatchStore, batch_id: str, workdir: Path, phases: dict) -> dict:
+    timed(phases, "store: done_indexes (before compact)", lambda: store.done_indexes(batch_id))
+    timed(phases, "store: compact", lambda: store.compact(batch_id))
+    counts = timed(phases, "store: counts", lambda: store.counts(batch_id))
+    seen = timed(phases, "store: iter_results (all)", lambda: sum(len(c) for c in store.iter_results(batch_id)))
+    how, to_csv, to_jsonl = exporters()
+    sizes = {}
+    for fmt, writer in (("csv", to_csv), ("jsonl", to_jsonl)):
+        path = workdir / f"out.{fmt}"
+        native = how == "loaders.export"
+        sizes[fmt] = timed(phases, f"export {fmt}", lambda: export(store, batch_id, writer, path, native))
+    return {"counts": counts, "records_read": seen, "export": how, "export_bytes": sizes}
+
+
+def run(n: int, part_rows: int, workdir: Path) -> dict:
+    phases: dict[str, float] = {}
+    store, batch_id = write_phases(n, part_rows, workdir, phases)
+    read = read_phases(store, batch_id, workdir, phases)
+    assert read["records_read"] == n and read["counts"]["completed"] + read["counts"]["failed"] == n, read
+    first, second = phases["plain write_parquet (first call)"], phases["plain write_parquet (second call)"]
+    synced = phases["store: write_results (fsync, default)"]
+    unsynced = phases["store: write_results (fsync_parts=False)"]
+    return {
+        "items": n, "part_rows": part_rows, "phases_seconds": phases,
+        "ratios_to_plain_write_first_call": {
+            "write": round(synced / first, 2), "write_fsync_parts_false": round(unsynced / first, 2),
+            "write_and_compact": round((synced + phases["store: compact"]) / first, 2)},
+        "ratios_to_plain_write_second_call": {
+            "write": round(synced / second, 2), "write_fsync_parts_false": round(unsynced / second, 2)},
+        "ms_per_part": {"fsync": round(1000 * synced / (n / part_rows), 3),
+                        "no_fsync": round(1000 * unsynced / (n / part_rows), 3)},
+        "peak_rss_mib": (peak := round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
+        "targets_met": {"store_write_at_most_2x_plain": synced <= 2 * first, "peak_rss_at_most_1_gib": peak <= 1024},
+        **read, "python": platform.python_version(), "polars": pl.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--part-rows", type=int, default=1_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="agentflow-store-bench-") as workdir:
+        report = run(args.items, args.part_rows, Path(workdir))
+    width = max(map(len, report["phases_seconds"]))
+    for name, seconds in report["phases_seconds"].items():
+        print(f"{name:<{width}}  {seconds:8.3f} s")
+    for baseline in ("first_call", "second_call"):
+        for name, ratio in report[f"ratios_to_plain_write_{baseline}"].items():
+            print(f"{name + ' / plain write (' + baseline.replace('_', ' ') + ')':<{width}}  {ratio:8.2f} x")
+    print(f"{'ms per results part (fsync / not)':<{width}}  "
+          f"{report['ms_per_part']['fsync']:.3f} / {report['ms_per_part']['no_fsync']:.3f}")
+    print(f"{'peak RSS':<{width}}  {report['peak_rss_mib']:8.1f} MiB")
+    print("targets met:", ", ".join(f"{name}={met}" for name, met in report["targets_met"].items()))
+    print(f"export via {report['export']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,477 @@
+"""`BatchStore`: the durable state of async batches, one directory per batch.
+
+    <root>/batches/<batch_id>/meta.json                           status, counters, params
+    <root>/batches/<batch_id>/input/part-00000.parquet            content, id, metadata, index
+    <root>/batches/<batch_id>/results/part-<seq>-<writer>.parquet outcomes, append-only
+
+Every file is written under a temporary name, fsynced and renamed into place,
+and a batch is built in a temporary directory renamed at the end: a reader, or
+a process restarted after a crash, sees a file or a batch whole or not at all.
+(`fsync_parts=False` skips the fsync of appended results parts: still safe
+against a process crash, not against losing the machine.)
+
+Results are written at least once, so an index may have several records.
+Readers keep exactly one, by this rule:
+
+    the first `completed` record of an index wins; if it has none, its first record wins.
+
+"First" is write order: parts by `seq`, rows in file order. A repeated
+delivery never changes an answer, and a retry of failed items can turn
+`failed` (or `cancelled`) into `completed`, never the reverse.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import uuid
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from engine.errors import Conflict, NotFound
+
+TERMINAL = ("completed", "failed", "cancelled")
+INPUT_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
+OUTCOME_SCHEMA = {
+    "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
+    "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean,
+}
+INPUT_PART_ROWS = 100_000
+ROW_GROUP_ROWS = 10_000  # small row groups let a filter on `index` skip most of a file
+COMPACT_ROWS = 100_000  # indexes merged at a time by compact()
+
+_BATCH_ID = re.compile(r"batch_[A-Za-z0-9_-]{8,64}")
+_WRITER = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_RESULT_PART = re.compile(r"part-(\d+)-([A-Za-z0-9_-]+)\.parquet")
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def new_batch_id() -> str:
+    """A fresh, unguessable batch id (`batch_` + 22 URL-safe characters)."""
+    return "batch_" + secrets.token_urlsafe(16)
+
+
+def validate_batch_id(batch_id) -> str:
+    """Return `batch_id` if well formed; NotFound otherwise (it names no batch, and no path)."""
+    if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
+        raise NotFound("no such batch", field="batch_id")
+    return batch_id
+
+
+class BatchStore:
+    """Batches under `root` (a shared filesystem path on a cluster); plain blocking I/O."""
+
+    def __init__(self, root: str | Path = "./.agentflow", fsync_parts: bool = True):
+        self.root = Path(root)
+        self.fsync_parts = fsync_parts
+        self._batches = self.root / "batches"
+        self._next_seq: dict[str, int] = {}  # batch_id -> seq of its next results part
+
+    # ---- batches and meta ---------------------------------------------------
+
+    def create(self, batch_id: str, meta: dict, items: Iterable[pl.DataFrame]) -> int:
+        """Store a batch's input frames and meta (with `total_items`); return total_items."""
+        final = self._path(batch_id)
+        if final.exists():
+            raise Conflict(f"batch {batch_id} already exists", field="batch_id")
+        self._batches.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{batch_id}-", dir=self._batches))
+        try:
+            total = _write_input(tmp / "input", items)
+            (tmp / "results").mkdir()
+            _write_json(tmp / "meta.json", {**meta, "batch_id": batch_id, "total_items": total})
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return total
+
+    def read_meta(self, batch_id: str) -> dict:
+        """The batch's meta; NotFound if there is no such batch."""
+        try:
+            return json.loads((self._path(batch_id) / "meta.json").read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"no batch {batch_id}", field="batch_id") from None
+
+    def update_meta(self, batch_id: str, **changes) -> dict:
+        """Apply `changes` to the meta atomically; return the new meta."""
+        path = self._path(batch_id) / "meta.json"
+        # The API process (cancel) and the coordinator both update: lock across threads and processes.
+        with _thread_lock(str(path)), _file_lock(path.with_name("meta.lock"), batch_id):
+            meta = self.read_meta(batch_id)
+            meta.update(changes)
+            _write_json(path, meta)
+        return meta
+
+    def list_batches(self, owner: str | None = None) -> list[dict]:
+        """Metas, newest first (by `created_at`, epoch seconds); only `owner`'s if given."""
+        metas = [m for m in self._metas() if owner is None or m.get("owner") == owner]
+        return sorted(metas, key=lambda m: m.get("created_at") or 0.0, reverse=True)
+
+    def expired(self, now: float) -> list[str]:
+        """Ids of the batches whose `expires_at` is before `now`."""
+        return [m["batch_id"] for m in self._metas() if (m.get("expires_at") or now) < now]
+
+    def delete(self, batch_id: str) -> None:
+        """Remove a batch; it disappears at once (renamed away, then removed)."""
+        path = self._path(batch_id)
+        doomed = self._batches / f".deleted-{batch_id}-{uuid.uuid4().hex}"
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError:
+            raise NotFound(f"no batch {batch_id}", field="batch_id") from None
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    # ---- input --------------------------------------------------------------
+
+    def iter_input(self, batch_id: str, start: int = 0, shard_size: int = 1000,
+                   skip: Iterable[int] | pl.Series | None = None) -> Iterator[pl.DataFrame]:
+        """Input rows with index >= start, in index order, in frames of <= shard_size rows.
+
+        Indexes in `skip` (a set, or the Series `done_indexes` returns) are left out.
+        Reads one row group at a time, never the whole input.
+        """
+        parts = self._input_parts(batch_id)
+        skipped = None if skip is None else pl.Series("index", list(skip) if isinstance(skip, set) else skip,
+                                                      dtype=pl.Int64)
+
+        def frames() -> Iterator[pl.DataFrame]:
+            after = 0  # index after the part's last row: parts are contiguous
+            for part in parts:
+                file = pq.ParquetFile(part)
+                after += file.metadata.num_rows
+                if after <= start:
+                    continue
+                for batch in file.iter_batches(batch_size=shard_size):
+                    frame = pl.from_arrow(batch).filter(pl.col("index") >= start)
+                    yield frame if skipped is None else frame.filter(~pl.col("index").is_in(skipped.implode()))
+
+        return _rebatch(frames(), shard_size)
+
+    # ---- results ------------------------------------------------------------
+
+    def write_results(self, batch_id: str, outcomes: pl.DataFrame | list[dict], writer: str = "w") -> None:
+        """Append one results part (outcome rows, see OUTCOME_SCHEMA); atomic, at least once.
+
+        `writer` names the writing process; concurrent writers must use different names.
+        """
+        if not _WRITER.fullmatch(writer):
+            raise ValueError(f"writer must match {_WRITER.pattern}")
+        table = _outcome_table(outcomes)
+        if table.num_rows == 0:
+            return
+        results = self._path(batch_id) / "results"
+        with _thread_lock(str(results)):
+            seq = self._seq(batch_id)
+            _write_part(results / _part_name(seq, writer), table, self.fsync_parts)
+            self._next_seq[batch_id] = seq + 1
+
+    def done_indexes(self, batch_id: str, include_failed: bool = True) -> pl.Series:
+        """Sorted Int64 Series of the indexes with a terminal result (without `failed` ones if asked).
+
+        A Series, not a set: 8 bytes an index instead of ~60, and `iter_input(skip=...)`
+        filters with it vectorised; `i in series` and `len()` still work.
+        """
+        winners = _winners(self._result_parts(batch_id))
+        if not include_failed:
+            winners = winners.filter(pl.col("status") != "failed")
+        return winners.select("index").collect()["index"]
+
+    def counts(self, batch_id: str) -> dict:
+        """Deduplicated completed/failed/cancelled counts and the winning records' tokens."""
+        out = {status: 0 for status in TERMINAL} | {"prompt_tokens": 0, "completion_tokens": 0}
+        winners = _winners(self._result_parts(batch_id))
+        tokens = ("prompt_tokens", "completion_tokens")
+        for row in winners.group_by("status").agg(pl.len(), *map(pl.sum, tokens)).collect().iter_rows(named=True):
+            out[row["status"]] = row["len"]
+            out.update({name: out[name] + row[name] for name in tokens})
+        return out
+
+    def compact(self, batch_id: str) -> None:
+        """Merge the result parts into one sorted part holding only the winning records.
+
+        The merged part is written (window by window: bounded memory) after all
+        others, with the highest seq; then the old parts are removed newest
+        first. At every step each index's winner is still in an old part or,
+        once that part is gone, in the merged one: a reader, or a crash in
+        between, sees the same records.
+        """
+        results = self._path(batch_id) / "results"
+        with _thread_lock(str(results)):
+            parts = self._result_parts(batch_id)
+            if not parts or (len(parts) == 1 and parts[0].name.endswith("-compact.parquet")):
+                return
+            spans = _spans(parts)
+            end = max((last for _, _, last in spans), default=-1) + 1
+            windows = self._result_windows(batch_id, 0, end, COMPACT_ROWS, spans)
+            seq = _seq_of(parts[-1]) + 1
+            _write_atomic(results / _part_name(seq, "compact"), lambda f: _write_frames(f, windows))
+            self._next_seq[batch_id] = seq + 1
+            for part in reversed(parts):
+                part.unlink(missing_ok=True)
+
+    def iter_results(self, batch_id: str, offset: int = 0, limit: int | None = None,
+                     chunk_rows: int = 10_000) -> Iterator[list[dict]]:
+        """One record per item in [offset, offset+limit), in item order, in lists of <= chunk_rows.
+
+        Record: index, id, status (a terminal status, or "pending"), result (parsed
+        JSON), error ({"type", "message"} or None), attempts, cached. Each window is
+        read with a filter on `index`, so memory stays bounded by chunk_rows.
+        """
+        total = self.read_meta(batch_id).get("total_items", 0)
+        start, end = max(offset, 0), total if limit is None else min(total, offset + limit)
+        inputs = pl.scan_parquet(self._input_parts(batch_id)) if end > start else None
+        windows = self._result_windows(batch_id, start, end, chunk_rows)
+        for low, results in zip(range(start, end, chunk_rows), windows):
+            window = pl.col("index").is_between(low, min(low + chunk_rows, end), closed="left")
+            ids = inputs.filter(window).select("index", "id").collect()
+            yield _records(ids.join(results, on="index", how="left", maintain_order="left"))
+
+    # ---- internals ----------------------------------------------------------
+
+    def _path(self, batch_id: str) -> Path:
+        return self._batches / validate_batch_id(batch_id)
+
+    def _metas(self) -> Iterator[dict]:
+        if not self._batches.is_dir():
+            return
+        for entry in os.scandir(self._batches):
+            if _BATCH_ID.fullmatch(entry.name):  # skips .tmp- and .deleted- directories
+                try:
+                    yield self.read_meta(entry.name)
+                except NotFound:  # deleted meanwhile
+                    continue
+
+    def _input_parts(self, batch_id: str) -> list[Path]:
+        return [self._path(batch_id) / "input" / name for name in sorted(self._listdir(batch_id, "input"))]
+
+    def _result_parts(self, batch_id: str) -> list[Path]:
+        """Result parts in write order."""
+        named = filter(None, map(_RESULT_PART.fullmatch, self._listdir(batch_id, "results")))
+        in_order = sorted(named, key=lambda m: (int(m.group(1)), m.group(2)))
+        return [self._path(batch_id) / "results" / m.group(0) for m in in_order]
+
+    def _seq(self, batch_id: str) -> int:
+        """The next results part's seq: listed once, then counted here (one writing process per batch)."""
+        if batch_id not in self._next_seq:
+            parts = self._result_parts(batch_id)
+            self._next_seq[batch_id] = _seq_of(parts[-1]) + 1 if parts else 0
+        return self._next_seq[batch_id]
+
+    def _listdir(self, batch_id: str, sub: str) -> list[str]:
+        try:
+            return [name for name in os.listdir(self._path(batch_id) / sub) if name.startswith("part-")]
+        except FileNotFoundError:
+            raise NotFound(f"no batch {batch_id}", field="batch_id") from None
+
+    def _result_windows(self, batch_id: str, low: int, high: int, rows: int,
+                        spans: list | None = None) -> Iterator[pl.DataFrame]:
+        """Winning records with index in [low, high), sorted, one frame per `rows` indexes.
+
+        A window reads only the parts whose index range meets it: the coordinator
+        writes in roughly index order, so a few of a thousand.
+        """
+        for start in range(low, high, rows):
+            end = min(start + rows, high)
+            for _ in range(3):
+                try:
+                    spans = spans or _spans(self._result_parts(batch_id))
+                    parts = [path for path, first, last in spans if first < end and last >= start]
+                    frame = _winners(parts, pl.col("index").is_between(start, end, closed="left")).collect()
+                    break
+                except FileNotFoundError:  # a compaction removed the parts listed: list again
+                    spans = None
+            else:
+                raise RuntimeError(f"the results of {batch_id} kept changing while being read")
+            yield frame
+
+
+# ---- results parts ------------------------------------------------------------
+
+
+def _winners(parts: list[Path], where: pl.Expr | None = None) -> pl.LazyFrame:
+    """One record per index by the module's rule, sorted by index."""
+    if not parts:
+        return pl.LazyFrame(schema=OUTCOME_SCHEMA)
+    scan = pl.scan_parquet(parts)  # rows come in file order, files in list (= write) order
+    if where is not None:
+        scan = scan.filter(where)
+    ranked = scan.sort("index", pl.col("status") != "completed", maintain_order=True)  # stable
+    return ranked.filter(pl.col("index").is_first_distinct())
+
+
+def _spans(parts: list[Path]) -> list[tuple[Path, int, int]]:
+    """(part, first index, last index) of each part, in write order."""
+    if not parts:
+        return []
+    spans = pl.scan_parquet(parts, include_file_paths="part").group_by("part").agg(
+        first=pl.min("index"), last=pl.max("index")).collect()
+    found = {part: (first, last) for part, first, last in spans.iter_rows()}
+    return [(part, *found[str(part)]) for part in parts if str(part) in found]
+
+
+def _write_frames(file, frames: Iterable[pl.DataFrame]) -> None:
+    """Frames in OUTCOME_SCHEMA into one Parquet file, one at a time."""
+    schema = pl.DataFrame(schema=OUTCOME_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
+    with pq.ParquetWriter(file, schema, compression="zstd") as writer:
+        for frame in frames:
+            writer.write_table(frame.to_arrow(compat_level=pl.CompatLevel.oldest()), row_group_size=ROW_GROUP_ROWS)
+
+
+# ---- files ------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, write: Callable, sync: bool = True) -> None:
+    """Write through `write(file)` to a temp file beside `path`, fsync, rename into place."""
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    try:
+        with open(tmp, "wb") as file:
+            write(file)
+            file.flush()
+            if sync:
+                os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    _write_atomic(path, lambda f: f.write(json.dumps(obj, ensure_ascii=False).encode()))
+
+
+def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    """A large file (an input part): polars encodes in parallel and compactly."""
+    _write_atomic(path, lambda f: frame.write_parquet(f, row_group_size=ROW_GROUP_ROWS))
+
+
+def _write_part(path: Path, table: pa.Table, sync: bool) -> None:
+    """An appended results part: a few thousand rows, where the fixed cost per file dominates.
+
+    pyarrow's is about a third of polars'; no dictionaries, statistics on `index`
+    only (the one column readers filter on), encoded in memory then written at once.
+    """
+    encoded = pa.BufferOutputStream()
+    pq.write_table(table, encoded, compression="snappy", use_dictionary=False, write_statistics=["index"],
+                   store_schema=False)
+    _write_atomic(path, lambda f: f.write(encoded.getvalue()), sync)
+
+
+def _write_input(directory: Path, items: Iterable[pl.DataFrame]) -> int:
+    directory.mkdir()
+    total = 0
+    for number, frame in enumerate(_rebatch((_conform(frame, INPUT_SCHEMA) for frame in items), INPUT_PART_ROWS)):
+        frame = frame.with_columns(index=pl.int_range(total, total + frame.height, dtype=pl.Int64))
+        _write_parquet(directory / f"part-{number:05d}.parquet", frame)
+        total += frame.height
+    return total
+
+
+def _part_name(seq: int, writer: str) -> str:
+    return f"part-{seq:08d}-{writer}.parquet"
+
+
+def _seq_of(part: Path) -> int:
+    return int(_RESULT_PART.fullmatch(part.name).group(1))
+
+
+@contextmanager
+def _file_lock(path: Path, batch_id: str):
+    try:
+        handle = open(path, "a")
+    except FileNotFoundError:  # the batch directory is gone
+        raise NotFound(f"no batch {batch_id}", field="batch_id") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # a filesystem without locks: the thread lock still holds
+            pass
+        yield
+
+
+def _thread_lock(key: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+# ---- frames -----------------------------------------------------------------
+
+
+def _outcome_table(outcomes: pl.DataFrame | list[dict]) -> pa.Table:
+    """Outcomes as an Arrow table in OUTCOME_SCHEMA, sorted by index; ValueError if malformed."""
+    frame = outcomes if isinstance(outcomes, pl.DataFrame) else pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA)
+    if frame.columns != list(OUTCOME_SCHEMA) or frame.dtypes != list(OUTCOME_SCHEMA.values()):
+        frame = _conform(frame, OUTCOME_SCHEMA)
+    if not frame["index"].is_sorted():
+        frame = frame.sort("index", maintain_order=True)  # stable: keeps write order
+    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    statuses = set(pc.unique(table["status"]).to_pylist())  # Arrow compute: the cheapest check here
+    negative = table.num_rows and table["index"][0].as_py() < 0  # sorted: the first is the least
+    if not statuses <= set(TERMINAL) or table["index"].null_count or negative:
+        raise ValueError(f"every outcome needs an index >= 0 and a status in {TERMINAL}")
+    return table
+
+
+def _conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """`frame` with exactly `schema`'s columns (missing ones null), cast to its types."""
+    return frame.select(
+        pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in schema.items()
+    )
+
+
+def _rebatch(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
+    """The rows of `frames`, regrouped in frames of `size` rows (the last may be shorter)."""
+    held: list[pl.DataFrame] = []
+    rows = 0
+    for frame in frames:
+        held.append(frame)
+        rows += frame.height
+        while rows >= size:
+            joined = pl.concat(held)
+            yield joined.head(size)
+            held, rows = [joined.slice(size)], rows - size
+    if rows:
+        yield pl.concat(held)
+
+
+def _records(frame: pl.DataFrame) -> list[dict]:
+    """Output records of input rows left-joined with their results (built column-wise: 1M rows in seconds)."""
+    frame = frame.with_columns(pl.col("status").fill_null("pending"), pl.col("attempts").fill_null(0),
+                               pl.col("cached").fill_null(False))
+    columns = frame.to_dict(as_series=False)
+    rows = zip(*(columns[name] for name in
+                 ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")))
+    return [
+        {"index": index, "id": id_, "status": status, "result": None if result is None else _parse_json(result),
+         "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
+         "cached": cached}
+        for index, id_, status, result, kind, message, attempts, cached in rows
+    ]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _parse_json(text: str):
+    """json.loads, 2x faster on the store's own compact JSON (raw_decode skips the whitespace regexes)."""
+    with suppress(json.JSONDecodeError):
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    return json.loads(text)  # surrounding whitespace, or invalid: loads decides

@@ -41,6 +41,7 @@ class LocalLimiterBackend:
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
         self.limiter = RateLimiter(limits, clock)
+        self._configured = limits
 
     async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
         if settle:
@@ -54,9 +55,12 @@ class LocalLimiterBackend:
 
     async def learn(self, limits: Limits) -> None:
         if not (limits.requests_per_minute or limits.tokens_per_minute):
+            # No headers (any more): only configured limits remain.
+            if self.limiter.limits != self._configured:
+                self.limiter.set_limits(self._configured)
             self.limiter.confirm_unlimited()
             return
-        merged = merge_limits(self.limiter.limits, limits)
+        merged = merge_limits(self._configured, limits)
         if merged != self.limiter.limits:
             self.limiter.set_limits(merged)
 

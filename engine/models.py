@@ -211,6 +211,16 @@ BatchRequest = Annotated[
 BATCH_REQUEST = TypeAdapter(BatchRequest)
 
 
+def items_count_error(body: Any, limit: int = MAX_BATCH_ITEMS, hint: str = "upload a file to POST /api/files"):
+    """A 413 for too many items, found before validating them one by one."""
+    from engine.errors import PayloadTooLarge
+
+    items = body.get("items") if isinstance(body, dict) else None
+    if isinstance(items, list) and len(items) > limit:
+        return PayloadTooLarge(f"{len(items)} items: at most {limit} per request; {hint}", field="items")
+    return None
+
+
 def normalise_operation(name: Any) -> Any:
     """`classify` is an accepted name for `label`."""
     return "label" if name == "classify" else name
@@ -259,3 +269,55 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class BatchCreated(BaseModel):
+    batch_id: str
+    status: Literal["queued"]
+    total_items: int
+
+
+BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
+
+
+class BatchStatus(BaseModel):
+    batch_id: str
+    status: BatchState
+    operation: str | None = None
+    model: str | None = None
+    total_items: int
+    completed_items: int
+    failed_items: int
+    cancelled_items: int
+    progress_percentage: float
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    expires_at: str | None = None
+    usage: Usage
+    items_per_second: float
+    eta_seconds: float | None = None
+    reason: str | None = Field(default=None, description="Why a batch was cancelled or failed.")
+
+
+class BatchList(BaseModel):
+    batches: list[BatchStatus]
+
+
+class OutputRecord(BaseModel):
+    index: int
+    id: str | None = None
+    status: Literal["completed", "failed", "cancelled", "pending"]
+    result: Any = None
+    error: ItemError | None = None
+
+
+class OutputPage(BaseModel):
+    batch_id: str
+    status: BatchState
+    partial: bool = Field(description="True until the batch has completed: more results may come.")
+    total_items: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    results: list[OutputRecord]

@@ -62,3 +62,15 @@ async def test_learned_limits_are_passed_on_once():
     await lease.learn(Limits(3000, None))
     assert backend.limiter.limits == Limits(3000, None)
     assert merge_limits(Limits(1, 2), Limits(None, 5)) == Limits(1, 5)
+
+
+async def test_learned_limits_are_dropped_when_headers_stop_but_configured_ones_stay():
+    lease, backend, _ = lease_with(Limits(requests_per_minute=100))
+    await lease.learn(Limits(3000, 90000))
+    assert backend.limiter.limits == Limits(3000, 90000)
+    await lease.learn(Limits())
+    assert backend.limiter.limits == Limits(100, None)
+    unconfigured, backend, _ = lease_with(Limits())
+    await unconfigured.learn(Limits(60, None))
+    await unconfigured.learn(Limits())
+    assert backend.limiter.limits == Limits() and not backend.limiter.probing

@@ -1,0 +1,197 @@
+"""The Ray shells: each a short class delegating to plain Python.
+
+- `RateLimiterActor`: one per provider, the shared `RateLimiter`.
+- `LLMCallerActor`: a pool shared by all requests and batches; each runs a `Caller`.
+- `RayCallerPool`: the driver-side handle on that pool (splits items over callers).
+
+Actors are named in a namespace and detached, so the Serve replica, every
+batch coordinator and driver scripts find the same ones. They take no CPU
+reservation: they wait on the network, and a 2-core machine must still fit
+Serve, the callers and the coordinators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import ray
+
+from engine.caller import Target
+from engine.config import ProviderConfig, Settings
+from engine.leases import Grant, LocalLimiterBackend
+from engine.operations import OperationPlan
+from engine.ratelimit import Limits
+from engine.runtime import build_caller
+
+NAMESPACE = "agentflow"
+ACTOR_OPTIONS = {"num_cpus": 0, "lifetime": "detached", "namespace": NAMESPACE, "get_if_exists": True}
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=1000)
+class RateLimiterActor:
+    """Restarted empty after a crash: its buckets start small and ramp again."""
+
+    def __init__(self, limits: Limits):
+        self._backend = LocalLimiterBackend(limits)
+
+    async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
+        return await self._backend.lease(requests, tokens, settle)
+
+    async def pause(self, seconds: float) -> None:
+        await self._backend.pause(seconds)
+
+    async def learn(self, limits: Limits) -> None:
+        await self._backend.learn(limits)
+
+
+class RayLimiterBackend:
+    """`LimiterBackend` over a `RateLimiterActor` handle."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
+        return await self._handle.lease.remote(requests, tokens, settle)
+
+    async def pause(self, seconds: float) -> None:
+        await self._handle.pause.remote(seconds)
+
+    async def learn(self, limits: Limits) -> None:
+        await self._handle.learn.remote(limits)
+
+
+def limiter_for(pool_name: str, provider: ProviderConfig):
+    return RateLimiterActor.options(name=f"{pool_name}-limiter-{provider.name}", **ACTOR_OPTIONS).remote(
+        provider.limits
+    )
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=10_000)
+class LLMCallerActor:
+    def __init__(self, settings: Settings, pool_name: str):
+        self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)))
+
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+        return await self._caller.run_many(plan, target, items)
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+class RayCallerPool:
+    """The shared pool of caller actors, as seen from any process of the cluster."""
+
+    def __init__(self, settings: Settings, pool_name: str = "agentflow", size: int | None = None):
+        self.name = pool_name
+        self.size = size or settings.callers
+        self.callers = [
+            LLMCallerActor.options(
+                name=f"{pool_name}-caller-{i}", scheduling_strategy="SPREAD", **ACTOR_OPTIONS
+            ).remote(settings, pool_name)
+            for i in range(self.size)
+        ]
+        self._next = 0
+
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+        """Split `items` over the callers; outcomes come back in item order."""
+        chunk = max(1, math.ceil(len(items) / self.size))
+        parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        refs = [self._pick().run.remote(plan, target, part) for part in parts]
+        try:
+            parts = await asyncio.gather(*refs)
+        except asyncio.CancelledError:
+            for ref in refs:  # a cancelled batch stops its calls in flight
+                ray.cancel(ref)
+            raise
+        return [outcome for part in parts for outcome in part]
+
+    def _pick(self):
+        caller = self.callers[self._next % self.size]
+        self._next += 1
+        return caller
+
+    def kill(self) -> None:
+        """Remove the pool's actors (tests; a redeploy with new settings)."""
+        for caller in self.callers:
+            ray.kill(caller, no_restart=True)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=100)
+class BatchCoordinatorActor:
+    """One per batch, named after it. Restarted after a crash, it resumes from the store."""
+
+    def __init__(self, batch_id: str, settings: Settings, pool_name: str):
+        from engine.coordinator import Coordinator
+        from engine.store import BatchStore
+
+        pool = RayCallerPool(settings, pool_name)
+        self._coordinator = Coordinator(batch_id, BatchStore(settings.store), pool, settings)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Idempotent: a second start (a relaunch, a resume) joins the running one."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        await self._coordinator.run()
+        # Done: free the name. no_restart, so this intended exit is not taken for a crash.
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+    async def cancel(self) -> None:
+        self._coordinator.cancel()
+
+
+class RayBatchRunner:
+    """`BatchRunner` over coordinator actors."""
+
+    def __init__(self, settings: Settings, pool_name: str = "agentflow"):
+        self._settings = settings
+        self._pool_name = pool_name
+
+    def _actor(self, batch_id: str):
+        return BatchCoordinatorActor.options(name=f"{self._pool_name}-batch-{batch_id}", **ACTOR_OPTIONS).remote(
+            batch_id, self._settings, self._pool_name
+        )
+
+    def launch(self, batch_id: str) -> None:
+        self._actor(batch_id).start.remote()
+
+    def cancel(self, batch_id: str) -> None:
+        # The coordinator also sees cancel_requested in the store; this makes it immediate.
+        try:
+            actor = ray.get_actor(f"{self._pool_name}-batch-{batch_id}", namespace=NAMESPACE)
+        except ValueError:
+            return
+        actor.cancel.remote()
+
+
+@ray.remote(max_restarts=-1, max_concurrency=1000)
+class SimulatorActor:
+    """The built-in simulated provider, for a service with no provider key."""
+
+    def __init__(self):
+        self._url: str | None = None
+
+    async def start(self, host: str) -> str:
+        if self._url is None:
+            import uvicorn
+
+            from engine.simulator import SimulatorConfig, create_simulator_app
+
+            config = uvicorn.Config(create_simulator_app(SimulatorConfig()), host=host, port=0,
+                                    log_level="warning", access_log=False)
+            server = uvicorn.Server(config)
+            self._task = asyncio.get_running_loop().create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.05)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            self._url = f"http://{host}:{port}/v1"
+        return self._url
+
+
+def ensure_simulator(settings: Settings) -> str:
+    """Start the cluster's simulator once; return its base URL."""
+    handle = SimulatorActor.options(name="agentflow-simulator", **ACTOR_OPTIONS).remote()
+    return ray.get(handle.start.remote("127.0.0.1"))

@@ -1,0 +1,65 @@
+"""`create_app(service)`: the Starlette application of the HTTP API.
+
+No Ray here: `starlette.testclient.TestClient` can test it against an
+in-process `EngineService`. The Serve deployment wraps the same app.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, items_count_error
+from serve_app import errors
+from serve_app.auth import Authenticator
+from serve_app.batch_routes import batch_routes
+from serve_app.endpoint import api_endpoint, read_json
+from serve_app.file_routes import file_routes
+from serve_app.openapi import openapi_document
+
+SYNC_BODY_LIMIT = 64 * 1024 * 1024
+
+
+def sync_route(service, auth: Authenticator, operation: str) -> Route:
+    model = SYNC_REQUESTS[operation]
+
+    @api_endpoint
+    async def handler(request: Request):
+        auth.owner_of(request)
+        body = await read_json(request)
+        count_error = items_count_error(body, MAX_SYNC_ITEMS, "submit larger sets to POST /api/batches")
+        if count_error:
+            raise count_error
+        request_model = model.model_validate(body)
+        return JSONResponse(await service.run_sync(operation, request_model))
+
+    return Route(f"/api/completions/{operation}", handler, methods=["POST"], max_body_size=SYNC_BODY_LIMIT,
+                 name=f"completions_{operation}")
+
+
+def create_app(service, batches=None) -> Starlette:
+    """The API over `service` (an `EngineService`) and `batches` (a `BatchService`)."""
+    auth = Authenticator(service.settings.api_keys)
+
+    async def healthz(request: Request):
+        return JSONResponse({"status": "ok"})
+
+    document = openapi_document()
+
+    async def openapi(request: Request):
+        return JSONResponse(document)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *(sync_route(service, auth, op) for op in SYNC_REQUESTS),
+        *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
+        *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
+    ]
+    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
+    app.state.service = service
+    app.state.batches = batches
+    app.state.auth = auth
+    return app

@@ -1,0 +1,135 @@
+"""Routes of the async batch API: /api/batches and its sub-resources."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from engine.errors import InvalidRequest, NotFound
+from engine.idempotency import IdempotencyIndex
+from engine.models import items_count_error, parse_batch_request
+from serve_app.endpoint import api_endpoint, read_json
+from serve_app.auth import Authenticator
+
+if TYPE_CHECKING:
+    from engine.batches import BatchService
+
+MEDIA_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+def query_int(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a whole number, got {raw!r}", field=name) from None
+
+
+async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, request: Request, owner: str,
+                       operation: str, validated, frames, body_for_key: bytes, source: str) -> Response:
+    """Store a batch (or return the one an Idempotency-Key already made) and launch it."""
+    from engine.store import new_batch_id
+
+    batch_id = new_batch_id()
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        holder = await asyncio.to_thread(idempotency.claim, owner, key, batch_id, body_for_key)
+        if holder != batch_id:
+            return JSONResponse(await _await_existing(batches, holder, owner), status_code=200)
+    try:
+        created = await asyncio.to_thread(batches.create, batch_id, operation, validated, frames, owner, source)
+    except BaseException:
+        if key is not None:
+            idempotency.release(owner, key)
+        raise
+    batches.runner.launch(batch_id)
+    return JSONResponse(created, status_code=201)
+
+
+async def _await_existing(batches: "BatchService", batch_id: str, owner: str) -> dict:
+    """The first submission with this key may still be writing its input."""
+    for _ in range(100):
+        try:
+            status = await asyncio.to_thread(batches.status, batch_id, owner)
+            return {"batch_id": batch_id, "status": status["status"], "total_items": status["total_items"]}
+        except NotFound:
+            await asyncio.sleep(0.1)
+    raise NotFound(f"the batch for this Idempotency-Key is still being created: {batch_id}", field="Idempotency-Key")
+
+
+def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: int) -> list[Route]:
+    from engine.batches import items_frame
+
+    idempotency = IdempotencyIndex(batches.settings.store)
+
+    @api_endpoint
+    async def submit(request: Request):
+        owner = auth.owner_of(request)
+        raw = await request.body()
+        body = await read_json(request)
+        count_error = items_count_error(body)
+        if count_error:
+            raise count_error
+        validated = parse_batch_request(body)
+        frames = [items_frame(validated.items)]
+        return await create_batch(batches, idempotency, request, owner, validated.operation, validated,
+                                  frames, raw, "api")
+
+    @api_endpoint
+    async def list_batches(request: Request):
+        owner = auth.owner_of(request)
+        limit = query_int(request, "limit", 100)
+        return JSONResponse({"batches": await asyncio.to_thread(batches.list, owner, limit)})
+
+    @api_endpoint
+    async def status(request: Request):
+        owner = auth.owner_of(request)
+        return JSONResponse(await asyncio.to_thread(batches.status, request.path_params["batch_id"], owner))
+
+    @api_endpoint
+    async def cancel(request: Request):
+        owner = auth.owner_of(request)
+        return JSONResponse(await asyncio.to_thread(batches.cancel, request.path_params["batch_id"], owner))
+
+    @api_endpoint
+    async def retry(request: Request):
+        owner = auth.owner_of(request)
+        status = await asyncio.to_thread(batches.retry_prepare, request.path_params["batch_id"], owner)
+        batches.runner.launch(status["batch_id"])
+        return JSONResponse(status)
+
+    @api_endpoint
+    async def output(request: Request):
+        owner = auth.owner_of(request)
+        fmt = request.query_params.get("format", "json")
+        offset = query_int(request, "offset", 0)
+        limit = query_int(request, "limit", None)
+        batch_id = request.path_params["batch_id"]
+        chunks = await asyncio.to_thread(batches.output, batch_id, owner, fmt, offset, limit)
+        headers = {"content-disposition": f'attachment; filename="{batch_id}.{fmt}"'} if fmt != "json" else {}
+        return StreamingResponse(_in_thread(chunks), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+    return [
+        Route("/api/batches", submit, methods=["POST"], max_body_size=max_body_bytes),
+        Route("/api/batches", list_batches, methods=["GET"]),
+        Route("/api/batches/{batch_id}", status, methods=["GET"]),
+        Route("/api/batches/{batch_id}/output", output, methods=["GET"]),
+        Route("/api/batches/{batch_id}/cancel", cancel, methods=["POST"]),
+        Route("/api/batches/{batch_id}/retry", retry, methods=["POST"]),
+    ]
+
+
+async def _in_thread(chunks):
+    """Produce the export's chunks off the event loop (reading Parquet, formatting)."""
+    iterator = iter(chunks)
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, None)
+        if chunk is None:
+            return
+        yield chunk

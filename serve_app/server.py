@@ -1,0 +1,37 @@
+"""`agentflow serve`: Ray (embedded, or RAY_ADDRESS) + Serve on AGENTFLOW_HOST:AGENTFLOW_PORT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import ray
+from ray import serve
+
+from engine.config import Settings
+
+log = logging.getLogger("agentflow.serve")
+
+
+def start(settings: Settings, ray_address: str | None = None) -> None:
+    """Start (or join) Ray and deploy the app; returns once /healthz can answer."""
+    from serve_app.deployment import build_app
+
+    address = ray_address or os.environ.get("RAY_ADDRESS") or "local"
+    if not ray.is_initialized():
+        ray.init(address=address, namespace="agentflow", include_dashboard=False, log_to_driver=False)
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(build_app(settings), name="agentflow", route_prefix="/", blocking=False)
+
+
+def serve_forever(settings: Settings) -> None:
+    start(settings)
+    print(f"AgentFlow is serving on http://{settings.host}:{settings.port} (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    serve.shutdown()
+    ray.shutdown()

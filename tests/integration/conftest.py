@@ -1,0 +1,105 @@
+"""One local Ray and one simulator per test session; the service deployed on Ray Serve.
+
+Ray starts with address="local" so the tests never attach to another cluster
+on the machine, and only this session's Ray is stopped at the end.
+"""
+
+import os
+import threading
+import time
+
+import httpx
+import pytest
+import ray
+import uvicorn
+from ray import serve
+
+from engine.config import Settings
+from engine.sim_process import SimulatorProcess
+from engine.simulator import SimulatorConfig
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="agentflow",
+             log_to_driver=False, configure_logging=False)
+    yield
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    with SimulatorProcess.start(SimulatorConfig(latency_ms=20)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def clean_simulator(simulator):
+    """The session's simulator with default behaviour and zeroed counters, restored after the test."""
+    simulator.configure(rpm=None, tpm=None, latency_ms=20, error_rate=0.0, hang_rate=0.0, bad_json_rate=0.0)
+    simulator.reset()
+    yield simulator
+    simulator.configure(rpm=None, tpm=None, latency_ms=20, error_rate=0.0, hang_rate=0.0, bad_json_rate=0.0)
+
+
+def service_settings(simulator, store, **env) -> Settings:
+    return Settings.from_env({
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": simulator.base_url,
+        "AGENTFLOW_STORE": str(store),
+        "AGENTFLOW_REQUEST_TIMEOUT": "5",
+        "AGENTFLOW_CALLER_CONCURRENCY": "64",
+        **env,
+    })
+
+
+@pytest.fixture(scope="session")
+def service(ray_session, simulator, tmp_path_factory):
+    """The real service: Ray Serve on a loopback port, backed by the session's simulator."""
+    from serve_app.server import start
+
+    port = free_port()
+    settings = service_settings(simulator, tmp_path_factory.mktemp("store"), AGENTFLOW_PORT=str(port))
+    start(settings)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    yield url
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+class ThreadServer:
+    """An ASGI app under uvicorn on a loopback port, in a thread of the test process."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_healthy(self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,210 @@
+"""Async batches: submit, status, list, cancel, retry, output.
+
+`BatchService` validates and stores a batch, then asks its runner to drive it
+(`LocalBatchRunner` here: an asyncio task; `RayBatchRunner` in
+`engine.actors`: one detached coordinator actor per batch). Status and output
+are read from the store, so they answer while the batch runs, after its
+coordinator exits, and after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+from typing import Iterator, Protocol
+
+import polars as pl
+
+from engine.config import Settings
+from engine.coordinator import TERMINAL, Coordinator
+from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.models import params_of
+from engine.operations import OperationPlan
+from engine.service import CallerPool, plan_request
+from engine.store import validate_batch_id
+
+OUTPUT_FORMATS = ("json", "jsonl", "csv")
+MAX_JSON_PAGE = 10_000
+
+
+class BatchRunner(Protocol):
+    def launch(self, batch_id: str) -> None: ...
+    def cancel(self, batch_id: str) -> None: ...
+
+
+class LocalBatchRunner:
+    """Runs each batch's `Coordinator` as a task on the current event loop."""
+
+    def __init__(self, settings: Settings, store, pool: CallerPool):
+        self._settings, self._store, self._pool = settings, store, pool
+        self.running: dict[str, tuple[Coordinator, asyncio.Task]] = {}
+
+    def launch(self, batch_id: str) -> None:
+        if batch_id in self.running and not self.running[batch_id][1].done():
+            return
+        coordinator = Coordinator(batch_id, self._store, self._pool, self._settings)
+        self.running[batch_id] = (coordinator, asyncio.get_running_loop().create_task(coordinator.run()))
+
+    def cancel(self, batch_id: str) -> None:
+        if batch_id in self.running:
+            self.running[batch_id][0].cancel()
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z") if epoch else None
+
+
+def result_columns(plan: OperationPlan) -> list[str] | None:
+    """CSV columns of the operation's result, known before any result exists."""
+    if plan.schema and plan.schema.get("properties"):
+        return list(plan.schema["properties"])
+    if plan.required_keys:
+        return list(plan.required_keys)
+    return None if plan.expect_json else ["result"]
+
+
+def items_frame(items: list) -> pl.DataFrame:
+    rows = [item.model_dump(exclude_none=True) for item in items]
+    return pl.DataFrame(
+        {
+            "content": [r["content"] for r in rows],
+            "id": [r.get("id") for r in rows],
+            "metadata": [json.dumps(r["metadata"], ensure_ascii=False) if r.get("metadata") else None for r in rows],
+        },
+        schema={"content": pl.String, "id": pl.String, "metadata": pl.String},
+    )
+
+
+class BatchService:
+    def __init__(self, settings: Settings, store, runner: BatchRunner):
+        self.settings, self.store, self.runner = settings, store, runner
+
+    def prepare(self, operation: str, request) -> tuple[dict, list[str] | None]:
+        """Validate the batch's operation up front (provider, template); return stored params."""
+        params = params_of(request, operation)
+        plan, target = plan_request(self.settings, operation, params)
+        meta = {"operation": operation, "params": params.model_dump(by_alias=True, exclude_none=True),
+                "model": target.display_model}
+        return meta, result_columns(plan)
+
+    def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api") -> dict:
+        """Store a validated batch as `queued` (the caller then launches it)."""
+        meta, columns = self.prepare(operation, request)
+        now = time.time()
+        meta.update(batch_id=batch_id, status="queued", owner=owner, source=source, created_at=now,
+                    expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
+                    completed_items=0, failed_items=0, cancelled_items=0)
+        total = self.store.create(batch_id, meta, frames)
+        return {"batch_id": batch_id, "status": "queued", "total_items": total}
+
+    def meta(self, batch_id: str, owner: str) -> dict:
+        validate_batch_id(batch_id)
+        meta = self.store.read_meta(batch_id)
+        if meta.get("owner") != owner:  # another tenant's batch does not exist for this one
+            raise NotFound(f"no batch {batch_id}", field="batch_id")
+        return meta
+
+    def status(self, batch_id: str, owner: str) -> dict:
+        return public_status(batch_id, self.meta(batch_id, owner))
+
+    def list(self, owner: str, limit: int = 100) -> list[dict]:
+        metas = self.store.list_batches(owner=owner)[:limit]
+        return [public_status(m["batch_id"], m) for m in metas]
+
+    def cancel(self, batch_id: str, owner: str) -> dict:
+        meta = self.meta(batch_id, owner)
+        if meta["status"] in ("completed", "failed"):
+            raise Conflict(f"batch {batch_id} already {meta['status']}; nothing to cancel", field="batch_id")
+        if meta["status"] != "cancelled":
+            meta = self.store.update_meta(batch_id, cancel_requested=True, cancel_reason="cancelled",
+                                          status="cancelling")
+            self.runner.cancel(batch_id)
+        return public_status(batch_id, meta)
+
+    def retry_prepare(self, batch_id: str, owner: str) -> dict:
+        """Queue the failed items of a finished batch again (the caller then launches it)."""
+        meta = self.meta(batch_id, owner)
+        if meta["status"] not in TERMINAL:
+            raise Conflict(f"batch {batch_id} is still {meta['status']}; retry it once it has finished",
+                           field="batch_id")
+        if not meta.get("failed_items"):
+            raise Conflict(f"batch {batch_id} has no failed items to retry", field="batch_id")
+        meta = self.store.update_meta(batch_id, status="queued", retry_requested=True, finished_at=None,
+                                      cancel_requested=False, cancel_reason=None)
+        return public_status(batch_id, meta)
+
+    def resume_unfinished(self) -> list[str]:
+        """Relaunch every batch a crash left queued, processing or cancelling."""
+        resumed = []
+        for meta in self.store.list_batches():
+            if meta["status"] not in TERMINAL or meta.get("retry_requested"):
+                self.runner.launch(meta["batch_id"])
+                resumed.append(meta["batch_id"])
+        return resumed
+
+    def output(self, batch_id: str, owner: str, fmt: str, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
+        meta = self.meta(batch_id, owner)
+        if fmt not in OUTPUT_FORMATS:
+            raise InvalidRequest(f"format must be one of {', '.join(OUTPUT_FORMATS)}", field="format")
+        if fmt == "json":
+            limit = MAX_JSON_PAGE if limit is None else limit
+            if not 1 <= limit <= MAX_JSON_PAGE:
+                raise InvalidRequest(f"limit must be between 1 and {MAX_JSON_PAGE}", field="limit")
+        if offset < 0:
+            raise InvalidRequest("offset must be 0 or more", field="offset")
+        if fmt == "json":
+            return iter([json.dumps(self._json_page(batch_id, meta, offset, limit), ensure_ascii=False).encode()])
+        from loaders.export import write_results
+
+        records = (r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk)
+        kwargs = {"result_columns": meta.get("result_columns")} if fmt == "csv" else {}
+        return write_results(records, fmt, **kwargs)
+
+    def _json_page(self, batch_id: str, meta: dict, offset: int, limit: int) -> dict:
+        records = [r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk]
+        total = meta.get("total_items", 0)
+        following = offset + len(records)
+        return {
+            "batch_id": batch_id,
+            "status": meta["status"],
+            "partial": meta["status"] != "completed",
+            "total_items": total,
+            "offset": offset,
+            "limit": limit,
+            "next_offset": following if following < total else None,
+            "results": records,
+        }
+
+
+def public_status(batch_id: str, meta: dict) -> dict:
+    total = meta.get("total_items", 0)
+    completed, failed, cancelled = (meta.get(k, 0) for k in ("completed_items", "failed_items", "cancelled_items"))
+    done = completed + failed + cancelled
+    rate = meta.get("items_per_second") or 0.0
+    running = meta["status"] in ("queued", "processing")
+    usage = meta.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0}
+    status = {
+        "batch_id": batch_id,
+        "status": meta["status"],
+        "operation": meta.get("operation"),
+        "model": meta.get("model"),
+        "total_items": total,
+        "completed_items": completed,
+        "failed_items": failed,
+        "cancelled_items": cancelled,
+        "progress_percentage": round(100.0 * done / total, 1) if total else 0.0,
+        "created_at": _iso(meta.get("created_at")),
+        "started_at": _iso(meta.get("started_at")),
+        "finished_at": _iso(meta.get("finished_at")),
+        "expires_at": _iso(meta.get("expires_at")),
+        "usage": {**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)},
+        "items_per_second": rate,
+        "eta_seconds": round((total - done) / rate, 1) if running and rate > 0 else None,
+    }
+    if meta.get("cancel_reason") and meta["status"] in ("cancelling", "cancelled"):
+        status["reason"] = meta["cancel_reason"]
+    if meta.get("error"):
+        status["error"] = meta["error"]
+    return status

@@ -26,16 +26,15 @@ def start_service(env: dict) -> subprocess.Popen:
 
 
 def kill_group(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    """SIGKILL every process of the service's group (its Ray included) until none is left."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # Ray's own processes of that group go down with it
+    while time.monotonic() < deadline:
         try:
-            os.killpg(process.pid, 0)
+            os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             return
         time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGKILL)
+        process.poll()  # reap the leader, or its zombie keeps the group alive
     raise AssertionError("the service's processes did not all exit")
 
 

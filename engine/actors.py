@@ -180,7 +180,7 @@ class SimulatorActor:
 
             from engine.simulator import SimulatorConfig, create_simulator_app
 
-            config = uvicorn.Config(create_simulator_app(SimulatorConfig()), host=host, port=0,
+            config = uvicorn.Config(create_simulator_app(SimulatorConfig(logprobs=True)), host=host, port=0,
                                     log_level="warning", access_log=False)
             server = uvicorn.Server(config)
             self._task = asyncio.get_running_loop().create_task(server.serve())

@@ -92,7 +92,7 @@ class Caller:
         while True:
             completion = await self._call_with_retries(plan, target, messages, tally)
             try:
-                return parse_result(plan, completion.content), completion
+                return parse_result(plan, completion.content, completion.logprobs), completion
             except OutputParseError as exc:
                 repairs += 1
                 if repairs > self._policy.max_repairs:
@@ -102,7 +102,7 @@ class Caller:
                 messages = repair_messages(messages, exc)
 
     async def _call_with_retries(self, plan, target, messages, tally) -> Completion:
-        body = request_body(plan, target.model, messages, target.provider.json_schema)
+        body = request_body(plan, target.model, messages, target.provider.json_schema, target.provider.logprobs)
         estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
         lease = self._lease_for(target.provider)
         client = self._client_for(target.provider)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import schema as json_schema
+from engine.confidence import apply_label_confidence
 from engine.errors import OutputParseError
 from engine.models import EnrichParams, ExtractParams, LabelParams, OperationParams, RunParams, SummarizeParams
 from engine.templates import Template, parse_template
@@ -273,7 +274,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def parse_result(plan: OperationPlan, raw: str) -> Any:
+def parse_result(plan: OperationPlan, raw: str, logprobs: list | None = None) -> Any:
     """Validated result of one completion, or OutputParseError with the reasons."""
     if not plan.expect_json:
         text = raw.strip()
@@ -290,8 +291,10 @@ def parse_result(plan: OperationPlan, raw: str) -> Any:
     errors += [f"$: missing required field {k!r}" for k in plan.required_keys if k not in value]
     if errors:
         raise OutputParseError("the answer does not match the schema: " + "; ".join(errors[:5]), raw, tuple(errors))
-    if plan.operation == "label" and plan.extra.get("multi_label"):
-        value["labels"] = list(dict.fromkeys(value["labels"]))
+    if plan.operation == "label":
+        if plan.extra.get("multi_label"):
+            value["labels"] = list(dict.fromkeys(value["labels"]))
+        apply_label_confidence(value, raw, logprobs)
     return value
 
 
@@ -305,9 +308,12 @@ def repair_messages(messages: list[dict], error: OutputParseError) -> list[dict]
     ]
 
 
-def request_body(plan: OperationPlan, model: str, messages: list[dict], json_schema_supported: bool) -> dict:
+def request_body(plan: OperationPlan, model: str, messages: list[dict], json_schema_supported: bool,
+                 logprobs_supported: bool = False) -> dict:
     """The chat-completions body for one call."""
     body: dict[str, Any] = {"model": model, "messages": messages}
+    if plan.operation == "label" and logprobs_supported:
+        body["logprobs"] = True  # the label's own probability beats a self-reported number
     response_format = plan.response_format
     if response_format and response_format["type"] == "json_schema" and not json_schema_supported:
         response_format = {"type": "json_object"}  # the schema is still checked in code

@@ -35,7 +35,7 @@ def test_label_single(service, clean_simulator):
     assert body["model"] == "sim/gpt-4.1-mini"  # nobody mistakes the simulator for a real LLM
     assert len(body["results"]) == 3
     for result in body["results"]:
-        assert set(result) == {"label", "confidence"}
+        assert set(result) == {"label", "confidence", "confidence_source"}
         assert result["label"] in LABEL["categories"]
         assert 0 <= result["confidence"] <= 1
     assert_usage(body)
@@ -45,7 +45,7 @@ def test_label_multi(service, clean_simulator):
     response = post(service, "label", {**LABEL, "multi_label": True})
     assert response.status_code == 200
     for result in response.json()["results"]:
-        assert set(result) == {"labels", "confidence"}
+        assert set(result) == {"labels", "confidence", "confidence_source"}
         assert set(result["labels"]) <= set(LABEL["categories"])
         assert len(result["labels"]) == len(set(result["labels"]))
 

@@ -84,7 +84,7 @@ async def test_transient_errors_are_retried_then_succeed():
     handler, seen = scripted(httpx.Response(500), httpx.ReadTimeout("t"), completion('{"label": "a", "confidence": 0.9}'))
     outcome = await make_caller(handler).run_item(PLAN, TARGET, {"index": 0, "id": "x", "content": "c"})
     assert outcome["status"] == "completed"
-    assert outcome["result"] == {"label": "a", "confidence": 0.9}
+    assert outcome["result"] == {"label": "a", "confidence": 0.9, "confidence_source": "self_reported"}
     assert (outcome["attempts"], outcome["id"], len(seen)) == (3, "x", 3)
 
 

@@ -23,7 +23,8 @@ def test_label_schema_is_an_enum_of_the_categories():
     schema = plan.response_format["json_schema"]["schema"]
     assert schema["properties"]["label"]["enum"] == ["positive", "negative", "mixed"]
     assert schema["required"] == ["label", "confidence"]
-    assert parse_result(plan, '{"label": "mixed", "confidence": 0.8}') == {"label": "mixed", "confidence": 0.8}
+    assert parse_result(plan, '{"label": "mixed", "confidence": 0.8}') == {
+        "label": "mixed", "confidence": 0.8, "confidence_source": "self_reported"}
 
 
 def test_label_outside_the_set_is_refused():
@@ -34,7 +35,7 @@ def test_label_outside_the_set_is_refused():
 def test_multi_label_dedupes_and_allows_rationale():
     plan = label_plan(multi_label=True, include_rationale=True)
     result = parse_result(plan, '{"labels": ["mixed", "mixed"], "confidence": 0.5, "rationale": "r"}')
-    assert result == {"labels": ["mixed"], "confidence": 0.5, "rationale": "r"}
+    assert result == {"labels": ["mixed"], "confidence": 0.5, "rationale": "r", "confidence_source": "self_reported"}
 
 
 def test_category_descriptions_and_examples_reach_the_prompt():
@@ -108,6 +109,14 @@ def test_enrich_builds_a_typed_schema_with_runtime_categories():
 def test_run_uses_the_template_and_no_system_prompt_by_default():
     plan = prepare("run", RunParams(user_prompt_template="Q: {content}"))
     assert build_messages(plan, {"content": "x"}) == [{"role": "user", "content": "Q: x"}]
+
+
+def test_logprobs_are_requested_for_labels_only_where_supported():
+    plan = label_plan()
+    assert request_body(plan, "m", [], True, logprobs_supported=True)["logprobs"] is True
+    assert "logprobs" not in request_body(plan, "m", [], True, logprobs_supported=False)
+    summary = prepare("summarize", SummarizeParams())
+    assert "logprobs" not in request_body(summary, "m", [], True, logprobs_supported=True)
 
 
 def test_json_schema_downgrades_to_json_object_when_unsupported():

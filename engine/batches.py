@@ -18,10 +18,11 @@ from typing import Iterator, Protocol
 import polars as pl
 
 from engine.config import Settings
-from engine.coordinator import TERMINAL, Coordinator
+from engine.coordinator import TERMINAL, Coordinator, input_items as frame_items
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.models import params_of
-from engine.operations import OperationPlan
+from engine.models import BatchControls, params_of
+from engine.operations import OperationPlan, build_messages
+from engine.tokens import estimate_prompt_tokens
 from engine.service import CallerPool, plan_request
 from engine.store import validate_batch_id
 
@@ -89,15 +90,40 @@ class BatchService:
                 "model": target.display_model}
         return meta, result_columns(plan)
 
-    def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api") -> dict:
+    def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api",
+               controls: BatchControls | None = None) -> dict:
         """Store a validated batch as `queued` (the caller then launches it)."""
         meta, columns = self.prepare(operation, request)
+        controls = controls or BatchControls()
         now = time.time()
+        options = controls.model_dump(exclude={"dry_run"})
+        if options["cache"] is None:
+            options["cache"] = self.settings.cache_default
         meta.update(batch_id=batch_id, status="queued", owner=owner, source=source, created_at=now,
                     expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
-                    completed_items=0, failed_items=0, cancelled_items=0)
+                    completed_items=0, failed_items=0, cancelled_items=0, options=options)
         total = self.store.create(batch_id, meta, frames)
         return {"batch_id": batch_id, "status": "queued", "total_items": total}
+
+    def estimate(self, operation: str, request, frames) -> dict:
+        """A dry run: items, tokens and cost, without calling the provider."""
+        params = params_of(request, operation)
+        plan, target = plan_request(self.settings, operation, params)
+        total = input_tokens = 0
+        for frame in frames:
+            for item in frame_items(frame):
+                input_tokens += estimate_prompt_tokens(build_messages(plan, item))
+                total += 1
+        output_tokens = total * (plan.max_tokens or plan.completion_estimate)
+        return {
+            "dry_run": True,
+            "operation": operation,
+            "model": target.display_model,
+            "total_items": total,
+            "estimated_input_tokens": input_tokens,
+            "estimated_output_tokens": output_tokens,
+            "estimated_cost": self.settings.prices.cost(target.display_model, input_tokens, output_tokens),
+        }
 
     def meta(self, batch_id: str, owner: str) -> dict:
         validate_batch_id(batch_id)
@@ -203,6 +229,11 @@ def public_status(batch_id: str, meta: dict) -> dict:
         "items_per_second": rate,
         "eta_seconds": round((total - done) / rate, 1) if running and rate > 0 else None,
     }
+    cost = meta.get("estimated_cost")
+    status["estimated_cost"] = cost
+    status["projected_cost"] = round(cost * total / done, 10) if cost is not None and done else cost
+    status["cached_items"] = meta.get("cached_items", 0)
+    status["folded_items"] = meta.get("folded_items", 0)
     if meta.get("cancel_reason") and meta["status"] in ("cancelling", "cancelled"):
         status["reason"] = meta["cancel_reason"]
     if meta.get("error"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from engine.errors import ConfigurationError
+from engine.pricing import PriceTable, parse_prices
 from engine.ratelimit import Limits
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -51,6 +52,8 @@ class Settings:
     retention_days: float = 30.0
     max_body_bytes: int = 64 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
+    prices: PriceTable = field(default_factory=PriceTable)
+    cache_default: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -73,6 +76,8 @@ class Settings:
             retention_days=_float(env, "AGENTFLOW_RETENTION_DAYS", cls.retention_days),
             max_body_bytes=_int(env, "AGENTFLOW_MAX_BODY_BYTES", cls.max_body_bytes),
             max_upload_bytes=_int(env, "AGENTFLOW_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            prices=_prices(env.get("AGENTFLOW_PRICES", "")),
+            cache_default=env.get("AGENTFLOW_CACHE", "").strip().lower() in ("1", "true", "yes"),
         )
 
     @property
@@ -138,6 +143,16 @@ def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
         json_schema=bool(spec.get("json_schema", True)),
         logprobs=bool(spec.get("logprobs", False)),
     )
+
+
+def _prices(raw: str) -> PriceTable:
+    """AGENTFLOW_PRICES: JSON {model: {input, output}} in USD per 1M tokens."""
+    if not raw.strip():
+        return PriceTable()
+    try:
+        return PriceTable(parse_prices(json.loads(raw)))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigurationError(f"AGENTFLOW_PRICES is not valid: {exc}") from None
 
 
 def _api_keys(raw: str) -> tuple[str, ...]:

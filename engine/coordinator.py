@@ -55,7 +55,7 @@ def cancelled_record(index: int, reason: str = "the batch was cancelled") -> dic
 def input_items(frame) -> list[dict]:
     items = []
     for row in frame.iter_rows(named=True):
-        item = {"index": row["index"], "content": row["content"]}
+        item = {"index": row.get("index"), "content": row["content"]}
         if row.get("id") is not None:
             item["id"] = row["id"]
         if row.get("metadata"):
@@ -79,6 +79,8 @@ class Coordinator:
         self._in_flight = 0
         self._cancel_reason: str | None = None
         self._retrying = False
+        self._options: dict = {}
+        self._model = ""
         self.counts = {"completed": 0, "failed": 0, "cancelled": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self._processed_this_run = 0
         self._started = clock()
@@ -91,6 +93,27 @@ class Coordinator:
             self._cancel_reason = reason
             for task in list(self._tasks):
                 task.cancel()
+
+    def _stop(self, reason: str) -> None:
+        """Stop dispatch but let the calls in flight finish (they are paid for)."""
+        if self._cancel_reason is None:
+            log.warning("batch %s stops: %s", self.batch_id, reason)
+            self._cancel_reason = reason
+
+    def _check_limits(self) -> None:
+        """Budget and fail-fast: stop before paying for more than was allowed."""
+        processed = self.counts["completed"] + self.counts["failed"]
+        max_rate, min_items = self._options.get("max_error_rate"), self._options.get("error_rate_min_items", 100)
+        if max_rate and processed >= min_items and self.counts["failed"] / processed > max_rate:
+            self._stop("error_rate_exceeded")
+        max_cost, spent = self._options.get("max_cost"), self._spent()
+        if max_cost and spent is not None:
+            per_item = spent / processed if processed else 0.0
+            if spent + per_item * self._in_flight >= max_cost:
+                self._stop("budget_exceeded")
+
+    def _spent(self) -> float | None:
+        return self._settings.prices.cost(self._model, self.counts["prompt_tokens"], self.counts["completion_tokens"])
 
     @property
     def cancelling(self) -> bool:
@@ -116,11 +139,13 @@ class Coordinator:
         await self._flush()
         if self.cancelling:
             await self._cancel_remaining()
-            return await self._finish("cancelled", reason=self._cancel_reason)
+            return await self._finish("cancelled", cancel_reason=self._cancel_reason)
         return await self._finish("completed")
 
     async def _load_progress(self, meta: dict) -> None:
         self._retrying = bool(meta.get("retry_requested"))
+        self._options = meta.get("options") or {}
+        self._model = meta.get("model") or ""
         counts = await asyncio.to_thread(self._store.counts, self.batch_id)
         self.counts.update({k: counts.get(k, 0) for k in self.counts})
         if meta.get("cancel_requested"):
@@ -142,6 +167,7 @@ class Coordinator:
                 chunk = items[start : start + CHUNK_SIZE]
                 while self._tasks and self._in_flight + len(chunk) > self._window.size:
                     await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                self._check_limits()
                 if self.cancelling:
                     break
                 self._launch(plan, target, chunk)
@@ -213,12 +239,16 @@ class Coordinator:
             "usage": {"prompt_tokens": self.counts["prompt_tokens"],
                       "completion_tokens": self.counts["completion_tokens"]},
             "items_per_second": round(self._processed_this_run / elapsed, 2),
+            "estimated_cost": self._spent(),
         }
 
     async def _cancel_remaining(self) -> None:
         done = await asyncio.to_thread(self._store.done_indexes, self.batch_id)
+        reason = {"budget_exceeded": "the batch reached its max_cost",
+                  "error_rate_exceeded": "the batch exceeded its max_error_rate"}.get(
+            self._cancel_reason, "the batch was cancelled")
         for frame in self._store.iter_input(self.batch_id, shard_size=50_000, skip=done):
-            records = [cancelled_record(i) for i in frame["index"].to_list()]
+            records = [cancelled_record(i, reason) for i in frame["index"].to_list()]
             await asyncio.to_thread(self._store.write_results, self.batch_id, records)
 
     async def _finish(self, status: str, **extra) -> dict:

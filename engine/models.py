@@ -178,7 +178,22 @@ PARAMS: dict[str, type[OperationParams]] = {
 }
 
 
-class BatchOptions(StrictModel):
+class BatchControls(StrictModel):
+    """How a batch runs, apart from what it computes (also form fields of POST /api/files)."""
+
+    dry_run: bool = Field(default=False, description="Estimate items, tokens and cost; call no provider.")
+    max_cost: float | None = Field(default=None, gt=0, description="Stop dispatch once the spend (USD) reaches this.")
+    max_error_rate: float | None = Field(
+        default=None, gt=0, le=1, description="Stop once this share of items has failed (after error_rate_min_items)."
+    )
+    error_rate_min_items: int = Field(default=100, ge=1)
+    cache: bool | None = Field(default=None, description="Reuse identical earlier calls (default: AGENTFLOW_CACHE).")
+
+
+CONTROL_FIELDS = frozenset(BatchControls.model_fields)
+
+
+class BatchOptions(BatchControls):
     """Batch-only fields."""
 
     items: list[Item] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
@@ -234,8 +249,12 @@ def parse_batch_request(body: Any) -> BaseModel:
 
 def params_of(request: BaseModel, operation: str) -> OperationParams:
     """The operation's parameters without the items (what a batch stores)."""
-    data = request.model_dump(exclude={"items", "operation"}, by_alias=True, exclude_none=True)
+    data = request.model_dump(exclude={"items", "operation", *CONTROL_FIELDS}, by_alias=True, exclude_none=True)
     return PARAMS[operation].model_validate(data)
+
+
+def controls_of(request: BaseModel) -> BatchControls:
+    return BatchControls.model_validate(request.model_dump(include=set(CONTROL_FIELDS)))
 
 
 # ---- responses -------------------------------------------------------------
@@ -258,6 +277,7 @@ class SyncResponse(BaseModel):
     )
     model: str
     usage: Usage
+    estimated_cost: float | None = Field(default=None, description="USD, from usage and the price table.")
 
 
 class ErrorBody(BaseModel):
@@ -297,7 +317,21 @@ class BatchStatus(BaseModel):
     usage: Usage
     items_per_second: float
     eta_seconds: float | None = None
+    estimated_cost: float | None = Field(default=None, description="USD spent so far (estimate).")
+    projected_cost: float | None = Field(default=None, description="USD for the whole batch at the current rate.")
+    cached_items: int = 0
+    folded_items: int = 0
     reason: str | None = Field(default=None, description="Why a batch was cancelled or failed.")
+
+
+class DryRunEstimate(BaseModel):
+    dry_run: Literal[True]
+    operation: str
+    model: str
+    total_items: int
+    estimated_input_tokens: int
+    estimated_output_tokens: int
+    estimated_cost: float | None
 
 
 class BatchList(BaseModel):

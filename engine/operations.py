@@ -98,7 +98,10 @@ def _label(params: LabelParams) -> OperationPlan:
             "that the answer is right.",
         ]
     )
-    estimate = 16 + max(estimate_text_tokens(n) for n in names) * (4 if params.multi_label else 1)
+    # Tokens of a typical answer: reserved before the call, and the dry run's output estimate.
+    longest = max(names, key=len)
+    typical = {"labels": [longest, longest]} if params.multi_label else {"label": longest}
+    estimate = estimate_text_tokens(json.dumps({**typical, "confidence": 0.95}))
     return OperationPlan(
         operation="label",
         system_prompt=system,

@@ -60,8 +60,11 @@ class EngineService:
         items = [{"index": i, **item.model_dump(exclude_none=True)} for i, item in enumerate(request.items)]
         check_template_fields(plan, items)
         outcomes = await self.pool.run(plan, target, items)
+        model = answering_model(outcomes, target.display_model)
+        usage = usage_of(outcomes)
         return {
             "results": [sync_entry(operation, o) for o in outcomes],
-            "model": answering_model(outcomes, target.display_model),
-            "usage": usage_of(outcomes),
+            "model": model,
+            "usage": usage,
+            "estimated_cost": self.settings.prices.cost(model, usage["prompt_tokens"], usage["completion_tokens"]),
         }

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from engine.errors import InvalidRequest, NotFound
 from engine.idempotency import IdempotencyIndex
-from engine.models import items_count_error, parse_batch_request
+from engine.models import BatchControls, controls_of, items_count_error, parse_batch_request
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.auth import Authenticator
 
@@ -32,9 +32,13 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
 
 
 async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, request: Request, owner: str,
-                       operation: str, validated, frames, body_for_key: bytes, source: str) -> Response:
+                       operation: str, validated, frames, body_for_key: bytes, source: str,
+                       controls: BatchControls) -> Response:
     """Store a batch (or return the one an Idempotency-Key already made) and launch it."""
     from engine.store import new_batch_id
+
+    if controls.dry_run:
+        return JSONResponse(await asyncio.to_thread(batches.estimate, operation, validated, frames))
 
     batch_id = new_batch_id()
     key = request.headers.get("idempotency-key")
@@ -43,7 +47,8 @@ async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, r
         if holder != batch_id:
             return JSONResponse(await _await_existing(batches, holder, owner), status_code=200)
     try:
-        created = await asyncio.to_thread(batches.create, batch_id, operation, validated, frames, owner, source)
+        created = await asyncio.to_thread(batches.create, batch_id, operation, validated, frames, owner, source,
+                                          controls)
     except BaseException:
         if key is not None:
             idempotency.release(owner, key)
@@ -79,7 +84,7 @@ def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: i
         validated = parse_batch_request(body)
         frames = [items_frame(validated.items)]
         return await create_batch(batches, idempotency, request, owner, validated.operation, validated,
-                                  frames, raw, "api")
+                                  frames, raw, "api", controls_of(validated))
 
     @api_endpoint
     async def list_batches(request: Request):

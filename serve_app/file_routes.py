@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from engine.errors import InvalidRequest
-from engine.models import OPERATIONS, PARAMS, normalise_operation
+from engine.models import CONTROL_FIELDS, OPERATIONS, PARAMS, BatchControls, OperationParams, normalise_operation
 from serve_app.auth import Authenticator
 from serve_app.batch_routes import create_batch
 from serve_app.endpoint import api_endpoint
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 FORM_FIELD_LIMIT = 1024 * 1024
 JSON_FIELDS = ("fields", "runtime_categories", "response_format", "categories")
 LIST_FIELDS = ("categories", "metadata_columns")
-BOOL_FIELDS = ("multi_label", "include_context", "include_rationale")
+BOOL_FIELDS = ("multi_label", "include_context", "include_rationale", "dry_run", "cache")
 LOADER_FIELDS = ("content_column", "id_column", "metadata_columns", "format")
 
 
@@ -52,16 +52,17 @@ def _parse_value(name: str, raw: str) -> Any:
     return text
 
 
-def parse_form_fields(form) -> tuple[str, dict, dict]:
-    """(operation, operation params, loader options) from the form's text fields."""
+def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
+    """(operation, its params, loader options, batch controls) from the form's text fields."""
     fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
     operation = normalise_operation(fields.pop("operation", "").strip())
     if operation not in OPERATIONS:
         raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}", field="operation")
     values = {name: _parse_value(name, raw) for name, raw in fields.items()}
     loader = {name: values.pop(name) for name in LOADER_FIELDS if name in values}
+    controls = BatchControls.model_validate({name: values.pop(name) for name in CONTROL_FIELDS if name in values})
     params = PARAMS[operation].model_validate(values)
-    return operation, params, loader
+    return operation, params, loader, controls
 
 
 def _copy_and_hash(source, target) -> str:
@@ -97,7 +98,7 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
             upload_file = form.get("file")
             if not isinstance(upload_file, UploadFile):
                 raise InvalidRequest("the form has no 'file' part", field="file")
-            operation, params, loader = parse_form_fields(form)
+            operation, params, loader, controls = parse_form_fields(form)
             path, digest = await save_upload(upload_file, uploads)
         try:
             from loaders import read_items
@@ -106,7 +107,7 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
             frames = read_items(path, fmt, **loader)
             key_body = json.dumps([operation, params.model_dump(mode="json"), loader, digest]).encode()
             return await create_batch(batches, idempotency, request, owner, operation, params, frames,
-                                      key_body, "file")
+                                      key_body, "file", controls)
         finally:
             path.unlink(missing_ok=True)
 

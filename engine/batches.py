@@ -161,14 +161,17 @@ class BatchService:
                                       cancel_requested=False, cancel_reason=None)
         return public_status(batch_id, meta)
 
-    def resume_unfinished(self) -> list[str]:
-        """Relaunch every batch a crash left queued, processing or cancelling."""
-        resumed = []
-        for meta in self.store.list_batches():
-            if meta["status"] not in TERMINAL or meta.get("retry_requested"):
-                self.runner.launch(meta["batch_id"])
-                resumed.append(meta["batch_id"])
-        return resumed
+    def unfinished(self) -> list[str]:
+        """Batches a crash may have left without a running coordinator (launching is idempotent)."""
+        return [m["batch_id"] for m in self.store.list_batches()
+                if m["status"] not in TERMINAL or m.get("retry_requested")]
+
+    def delete_expired(self) -> list[str]:
+        """Drop batches past their retention (`expires_at`)."""
+        expired = self.store.expired(time.time())
+        for batch_id in expired:
+            self.store.delete(batch_id)
+        return expired
 
     def output(self, batch_id: str, owner: str, fmt: str, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
         meta = self.meta(batch_id, owner)

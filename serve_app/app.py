@@ -6,6 +6,9 @@ in-process `EngineService`. The Serve deployment wraps the same app.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,6 +42,33 @@ def sync_route(service, auth: Authenticator, operation: str) -> Route:
                  name=f"completions_{operation}")
 
 
+WATCHDOG_SECONDS = 5.0
+
+
+def _lifespan(batches):
+    """Keep every unfinished batch driven: a coordinator Ray restarted after a crash waits to be started."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        task = asyncio.create_task(_watchdog(batches)) if batches else None
+        yield
+        if task:
+            task.cancel()
+
+    return lifespan
+
+
+async def _watchdog(batches) -> None:
+    while True:
+        try:
+            for batch_id in await asyncio.to_thread(batches.unfinished):
+                batches.runner.launch(batch_id)
+            await asyncio.to_thread(batches.delete_expired)
+        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bad batch
+            errors.log.warning("batch watchdog: %s", type(exc).__name__)
+        await asyncio.sleep(WATCHDOG_SECONDS)
+
+
 def create_app(service, batches=None) -> Starlette:
     """The API over `service` (an `EngineService`) and `batches` (a `BatchService`)."""
     auth = Authenticator(service.settings.api_keys)
@@ -58,7 +88,7 @@ def create_app(service, batches=None) -> Starlette:
         *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
         *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
     ]
-    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
+    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=_lifespan(batches))
     app.state.service = service
     app.state.batches = batches
     app.state.auth = auth

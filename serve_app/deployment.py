@@ -8,8 +8,6 @@ settings come from the bind arguments or the replica's environment.
 
 from __future__ import annotations
 
-import logging
-
 from ray import serve
 
 from engine.actors import RayBatchRunner, RayCallerPool, ensure_simulator
@@ -18,8 +16,6 @@ from engine.config import Settings
 from engine.service import EngineService
 from engine.store import BatchStore
 from serve_app.app import create_app
-
-log = logging.getLogger("agentflow.serve")
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
@@ -30,10 +26,8 @@ class AgentFlowIngress:
         if settings.needs_simulator:
             settings = settings.with_simulator(ensure_simulator(settings))
         self.service = EngineService(settings, RayCallerPool(settings, pool_name))
+        # Unfinished batches (after a crash) are resumed by the app's watchdog (serve_app.app).
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
-        resumed = self.batches.resume_unfinished()
-        if resumed:
-            log.warning("resumed %d unfinished batches", len(resumed))
 
     def __serve_build_asgi_app__(self):
         return create_app(self.service, self.batches)

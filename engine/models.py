@@ -72,8 +72,13 @@ class Category(StrictModel):
     examples: list[str] | None = Field(default=None, max_length=20)
 
 
+CategoryName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class LabelParams(OperationParams):
-    categories: list[Union[str, Category]] = Field(min_length=1, max_length=5_000)
+    categories: list[Union[CategoryName, Category]] = Field(
+        min_length=1, max_length=5_000, json_schema_extra={"uniqueItems": True}
+    )
     multi_label: bool = False
     include_rationale: bool = False
 
@@ -291,13 +296,13 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
+
+
 class BatchCreated(BaseModel):
     batch_id: str
-    status: Literal["queued"]
+    status: BatchState = Field(description="queued for a new batch; the current status for a repeated key")
     total_items: int
-
-
-BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
 
 
 class BatchStatus(BaseModel):

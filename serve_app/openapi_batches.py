@@ -8,7 +8,7 @@ from serve_app.openapi import json_body, ref, responses
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BATCH_REQUESTS = (m.BatchLabelRequest, m.BatchSummarizeRequest, m.BatchExtractRequest, m.BatchEnrichRequest,
                   m.BatchRunRequest)
-MODELS = (*BATCH_REQUESTS, m.BatchCreated, m.BatchStatus, m.BatchList, m.OutputPage)
+MODELS = (*BATCH_REQUESTS, m.BatchCreated, m.DryRunEstimate, m.BatchStatus, m.BatchList, m.OutputPage)
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
                "description": "The same key from the same tenant returns the first batch."}
 
@@ -29,7 +29,12 @@ def batch_paths() -> dict:
             "post": {"summary": "Submit an async batch", "operationId": "create_batch", "parameters": [IDEMPOTENCY],
                      "requestBody": json_body({"oneOf": [ref(r) for r in BATCH_REQUESTS],
                                                "discriminator": {"propertyName": "operation"}}),
-                     "responses": responses(ref(m.BatchCreated), 400, 401, 413, 422, ok_status="201")},
+                     "responses": {
+                         **responses(ref(m.BatchCreated), 400, 401, 413, 422, ok_status="201"),
+                         "200": {"description": "A dry run's estimate, or the batch an Idempotency-Key already made",
+                                 "content": {"application/json": {"schema": {
+                                     "oneOf": [ref(m.DryRunEstimate), ref(m.BatchCreated)]}}}},
+                     }},
             "get": {"summary": "List batches, newest first", "operationId": "list_batches",
                     "parameters": [_query("limit", {"type": "integer", "minimum": 1}, "At most this many")],
                     "responses": responses(ref(m.BatchList), 401, 422)},
@@ -46,6 +51,15 @@ def batch_paths() -> dict:
                                           "content": {"application/json": {"schema": ref(m.OutputPage)},
                                                       "application/x-ndjson": {"schema": {"type": "string"}},
                                                       "text/csv": {"schema": {"type": "string"}}}}}},
+        },
+        "/api/batches/{batch_id}/events": {
+            "get": {"summary": "Progress as server-sent events", "operationId": "get_batch_events",
+                    "description": "`event: progress` with the status JSON whenever it changes, a `: keep-alive` "
+                                   "comment every 15 s, and `event: end` with the terminal status, then close.",
+                    "parameters": [BATCH_ID],
+                    "responses": {**responses(ref(m.BatchStatus), 401, 404),
+                                  "200": {"description": "Events whose data is a BatchStatus (JSON)",
+                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}}}},
         },
         "/api/batches/{batch_id}/cancel": {
             "post": {"summary": "Cancel a batch; completed work is kept", "operationId": "cancel_batch",

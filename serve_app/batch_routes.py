@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from engine.errors import InvalidRequest, NotFound
 from engine.idempotency import IdempotencyIndex
 from engine.models import BatchControls, controls_of, items_count_error, parse_batch_request
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.auth import Authenticator
+from serve_app.limits import BodyLimit
 
 if TYPE_CHECKING:
     from engine.batches import BatchService
@@ -121,7 +122,7 @@ def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: i
         return StreamingResponse(_in_thread(chunks), media_type=MEDIA_TYPES[fmt], headers=headers)
 
     return [
-        Route("/api/batches", submit, methods=["POST"], max_body_size=max_body_bytes),
+        Route("/api/batches", BodyLimit(request_response(submit), max_body_bytes), methods=["POST"]),
         Route("/api/batches", list_batches, methods=["GET"]),
         Route("/api/batches/{batch_id}", status, methods=["GET"]),
         Route("/api/batches/{batch_id}/output", output, methods=["GET"]),

@@ -35,8 +35,6 @@ def api_endpoint(handler):
         except ValidationError as exc:
             return errors.validation_response(exc)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if getattr(exc, "status_code", None) == 413:  # the body limit fired mid-read
-                return errors.error_response(413, "payload_too_large", "the request body is too large")
             return await errors.handle_unexpected(request, exc)
 
     return endpoint

@@ -1,8 +1,8 @@
 """POST /api/files: a multipart upload becomes an async batch.
 
-The body limit (Starlette's per-route `max_body_size`) is enforced on the
-bytes as they arrive, so an oversize upload gets 413 without being read
-whole; Starlette spools the file part to disk past 1 MB. The loaders then
+The body limit (serve_app.limits.BodyLimit) is enforced on the bytes as
+they arrive, so an oversize upload gets 413 without being read whole;
+Starlette spools the file part to disk past 1 MB. The loaders then
 parse it with Polars, streaming, straight into the store's input parts.
 """
 
@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
-from engine.errors import InvalidRequest
+from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.models import CONTROL_FIELDS, OPERATIONS, PARAMS, BatchControls, OperationParams, normalise_operation
 from serve_app.auth import Authenticator
+from serve_app.limits import BodyLimit
 from serve_app.batch_routes import create_batch
 from serve_app.endpoint import api_endpoint
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from engine.batches import BatchService
 
 FORM_FIELD_LIMIT = 1024 * 1024
+FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing around the file
 JSON_FIELDS = ("fields", "runtime_categories", "response_format", "categories")
 LIST_FIELDS = ("categories", "metadata_columns")
 BOOL_FIELDS = ("multi_label", "include_context", "include_rationale", "dry_run", "cache")
@@ -100,6 +102,9 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
                 raise InvalidRequest("the form has no 'file' part", field="file")
             operation, params, loader, controls = parse_form_fields(form)
             path, digest = await save_upload(upload_file, uploads)
+        if path.stat().st_size > max_upload_bytes:
+            path.unlink(missing_ok=True)
+            raise PayloadTooLarge(f"the file is larger than {max_upload_bytes:,} bytes", field="file")
         try:
             from loaders import read_items
 
@@ -111,5 +116,5 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
         finally:
             path.unlink(missing_ok=True)
 
-    # Form fields and multipart framing ride on top of the file's own bytes.
-    return [Route("/api/files", upload, methods=["POST"], max_body_size=max_upload_bytes + 2 * FORM_FIELD_LIMIT)]
+    limit = BodyLimit(request_response(upload), max_upload_bytes + FORM_OVERHEAD)
+    return [Route("/api/files", limit, methods=["POST"])]

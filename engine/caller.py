@@ -75,6 +75,9 @@ class Caller:
             outcome = {"status": "completed", "result": result, "error": None, "model": completion.model}
         except AgentFlowError as exc:
             outcome = {"status": "failed", "result": None, "error": exc.to_dict(), "model": None}
+        except Exception as exc:  # noqa: BLE001 - a bug must fail this item, not its neighbours
+            error = {"type": "internal_error", "message": f"unexpected {type(exc).__name__}"}
+            outcome = {"status": "failed", "result": None, "error": error, "model": None}
         outcome.update(
             index=item.get("index"),
             id=item.get("id"),

@@ -43,6 +43,10 @@ class ChatClient:
             raise ProviderTimeout(f"the provider did not answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
             raise ProviderConnectionError(f"connection to the provider failed: {type(exc).__name__}") from None
+        except Exception as exc:  # noqa: BLE001
+            # Seen here: a reset pooled connection raised AttributeError from inside anyio.
+            # Whatever the transport throws is a failed connection to the caller.
+            raise ProviderConnectionError(f"connection to the provider failed: {type(exc).__name__}") from None
         if response.status_code == 429:
             raise RateLimited(_error_message(response), retry_after=retry_after_seconds(response.headers))
         if response.status_code >= 400:

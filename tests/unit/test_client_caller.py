@@ -61,6 +61,7 @@ async def test_client_translates_errors_at_its_boundary():
         (httpx.ReadTimeout("t"), ProviderTimeout),
         (httpx.ConnectError("refused"), ProviderConnectionError),
         (httpx.Response(200, text="not json"), ProviderHTTPError),
+        (AttributeError("'NoneType' object has no attribute 'getpeername'"), ProviderConnectionError),
     ]
     for answer, expected in cases:
         handler, _ = scripted(answer)
@@ -124,3 +125,15 @@ async def test_run_many_keeps_item_order():
     items = [{"index": i, "content": f"c{i}"} for i in range(20)]
     outcomes = await make_caller(handler).run_many(PLAN, TARGET, items)
     assert [o["index"] for o in outcomes] == list(range(20))
+
+
+async def test_an_unexpected_exception_fails_only_its_item():
+    handler, _ = scripted(completion('{"label": "a", "confidence": 0.5}'))
+    plan = prepare("label", LabelParams(categories=["a", "b"]))
+    context_plan = plan.__class__(**{**plan.__dict__, "include_context": True})
+    # Metadata that cannot be rendered (not JSON-serialisable) breaks prompt building for this item only.
+    items = [{"index": 0, "content": "ok"}, {"index": 1, "content": "ok", "metadata": {"x": object()}}]
+    outcomes = await make_caller(handler).run_many(context_plan, TARGET, items)
+    assert outcomes[0]["status"] == "completed"
+    assert outcomes[1]["status"] == "failed" and outcomes[1]["error"] == {
+        "type": "internal_error", "message": "unexpected TypeError"}

@@ -39,10 +39,14 @@ def choose_columns(found: list[str], text_columns: list[str], content_column: st
     """Apply the content/id/metadata rules to the columns found in the file.
 
     content: `content_column` if given; else a column named "content"; else the
-    only text column. id: `id_column` if given. metadata: `metadata_columns` if
-    given, else all the other columns.
+    only text column. id: `id_column` if given, else a column named "id" (as
+    for a DataFrame in the driver). metadata: `metadata_columns` if given, else
+    all the other columns.
     """
     present = set(found)
+    if id_column is None and "id" in present and content_column != "id":
+        id_column = "id"
+        text_columns = [name for name in text_columns if name != "id"]
     if content_column is not None:
         _require(content_column, present, found, "content_column")
         content = content_column

@@ -12,13 +12,15 @@ import contextlib
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, items_count_error
 from serve_app import errors
 from serve_app.auth import Authenticator
+from serve_app.limits import BodyLimit
 from serve_app.batch_routes import batch_routes
 from serve_app.endpoint import api_endpoint, read_json
+from serve_app.events import event_routes
 from serve_app.file_routes import file_routes
 from serve_app.openapi import openapi_document
 
@@ -38,8 +40,8 @@ def sync_route(service, auth: Authenticator, operation: str) -> Route:
         request_model = model.model_validate(body)
         return JSONResponse(await service.run_sync(operation, request_model))
 
-    return Route(f"/api/completions/{operation}", handler, methods=["POST"], max_body_size=SYNC_BODY_LIMIT,
-                 name=f"completions_{operation}")
+    limited = BodyLimit(request_response(handler), SYNC_BODY_LIMIT)
+    return Route(f"/api/completions/{operation}", limited, methods=["POST"], name=f"completions_{operation}")
 
 
 WATCHDOG_SECONDS = 5.0
@@ -86,6 +88,7 @@ def create_app(service, batches=None) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         *(sync_route(service, auth, op) for op in SYNC_REQUESTS),
         *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
+        *(event_routes(batches, auth) if batches else []),
         *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
     ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=_lifespan(batches))

@@ -56,7 +56,8 @@ def _parse_value(name: str, raw: str) -> Any:
 
 def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
     """(operation, its params, loader options, batch controls) from the form's text fields."""
-    fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+    # An HTML form posts its unused inputs as empty strings: those mean "not given".
+    fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile) and v.strip()}
     operation = normalise_operation(fields.pop("operation", "").strip())
     if operation not in OPERATIONS:
         raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}", field="operation")

@@ -272,3 +272,13 @@ def test_abandoning_a_stream_closes_the_file(fmt, tmp_path):
     assert str(path.resolve()) in open_paths() or not Path("/proc/self/fd").is_dir()
     frames.close()
     assert str(path.resolve()) not in open_paths()
+
+
+def test_a_column_named_id_is_the_item_id_unless_told_otherwise():
+    from loaders import read_items_list
+
+    rows = read_items_list(b"id,text\n7,hello\n8,world\n", "csv")
+    assert [(r["id"], r["content"]) for r in rows] == [("7", "hello"), ("8", "world")]
+    assert "metadata" not in rows[0] or not rows[0]["metadata"]
+    as_content = read_items_list(b"id,text\n7,hello\n", "csv", content_column="id")
+    assert as_content[0]["content"] == "7" and as_content[0].get("id") is None

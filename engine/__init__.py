@@ -1,0 +1,25 @@
+"""AgentFlow's engine. `engine.connect()` runs in-process on Ray; `engine.HTTPClient` talks to a service.
+
+Both are imported on first use, so `import engine` (and every plain module of
+the engine) stays free of Ray.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.driver import Client, connect
+    from engine.http_client import HTTPClient
+
+__all__ = ["Client", "HTTPClient", "connect"]
+
+_LAZY = {"connect": "engine.driver", "Client": "engine.driver", "HTTPClient": "engine.http_client"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

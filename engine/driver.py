@@ -1,0 +1,234 @@
+"""`engine.connect()`: the Python driver API, in-process over the same services as the HTTP API.
+
+    import engine
+    client = engine.connect()                       # embedded Ray (or RAY_ADDRESS)
+    client.label(["great", "awful"], categories=["positive", "negative"])
+    batch = client.submit("reviews.csv", operation="label", categories=["positive", "negative"])
+    batch.wait()                                    # a progress bar on stderr
+    frame = batch.results()                         # one row per item, in order
+
+The client builds `EngineService` and `BatchService` exactly as the Serve
+ingress does (serve_app/deployment.py), so a batch submitted here is driven by
+the same detached coordinator actors and shared caller pool, and is visible
+through the HTTP API of a service on the same store.
+
+Besides `engine.actors`, this is the one module that imports Ray (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any, Iterator
+
+import polars as pl
+import ray
+from pydantic import ValidationError
+
+from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
+from engine.batches import BatchService, items_frame
+from engine.config import Settings
+from engine.errors import InvalidRequest
+from engine.handles import (LOADER_OPTIONS, BatchHandle, check_count, input_frame, invalid, is_path,
+                            item_dicts, parse_items, reject_columns)
+from engine.models import (CONTROL_FIELDS, MAX_SYNC_ITEMS, OPERATIONS, PARAMS, SYNC_REQUESTS, BatchControls,
+                           normalise_operation)
+from engine.service import EngineService
+from engine.store import BatchStore, new_batch_id
+
+# The owner the HTTP API gives every batch when API keys are off: a batch made
+# here is then listed and readable over HTTP too.
+ANONYMOUS = "anonymous"
+
+
+def connect(address: str | None = None, settings: Settings | None = None, *, pool_name: str = "agentflow",
+            owner: str = ANONYMOUS) -> "Client":
+    """Connect to Ray and return a `Client`.
+
+    `address`: None runs an embedded local Ray (or joins `RAY_ADDRESS` when set);
+    "auto" joins the cluster this machine belongs to; "ray://host:10001" joins a
+    remote one. A Ray already initialised in this process is reused as it is.
+    `settings` defaults to `Settings.from_env()`; `pool_name` names the shared
+    caller pool (every client and service with the same name shares it).
+    """
+    started = _ensure_ray(address)
+    settings = settings or Settings.from_env()
+    if settings.needs_simulator:
+        settings = settings.with_simulator(ensure_simulator(settings))
+    return Client(settings, pool_name=pool_name, owner=owner, owns_ray=started)
+
+
+def _ensure_ray(address: str | None) -> bool:
+    """Initialise Ray unless it already is; True if this call started it."""
+    if ray.is_initialized():
+        return False
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
+    # Actors' logs would be interleaved with the progress bar; errors reach the caller as results.
+    ray.init(address=target, namespace=NAMESPACE, log_to_driver=False)
+    return True
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, so sync methods work even where a loop already runs (Jupyter)."""
+
+    def __init__(self):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="agentflow-driver", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+class Client:
+    """Sync operations and async batches, over the cluster's shared caller pool. Made by `connect()`."""
+
+    def __init__(self, settings: Settings, pool_name: str = "agentflow", owner: str = ANONYMOUS,
+                 owns_ray: bool = False):
+        self.settings = settings
+        self.owner = owner
+        self.pool = RayCallerPool(settings, pool_name)
+        self.engine = EngineService(settings, self.pool)
+        self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
+        self._loop = _LoopThread()
+        self._owns_ray = owns_ray
+
+    # ---- sync operations (up to 50 items) -------------------------------------
+
+    def label(self, items, categories: list, **params) -> dict:
+        """Classify up to 50 items; returns {"results": [...], "model", "usage", "estimated_cost"}."""
+        return self._sync("label", items, {"categories": categories, **params})
+
+    def summarize(self, items, **params) -> dict:
+        """Summarize up to 50 items (`summary_instructions`, `response_format`, ...)."""
+        return self._sync("summarize", items, params)
+
+    def extract(self, items, **params) -> dict:
+        """Extract fields from up to 50 items (`extraction_instructions` is required)."""
+        return self._sync("extract", items, params)
+
+    def enrich(self, items, **params) -> dict:
+        """Add typed `fields` to up to 50 items."""
+        return self._sync("enrich", items, params)
+
+    def run(self, items, **params) -> dict:
+        """Any `system_prompt` + `user_prompt_template` + `response_format` over up to 50 items."""
+        return self._sync("run", items, params)
+
+    def _sync(self, operation: str, items, params: dict) -> dict:
+        dicts = item_dicts(items)
+        check_count(len(dicts), MAX_SYNC_ITEMS, "; submit larger sets with submit()")
+        try:
+            request = SYNC_REQUESTS[operation].model_validate({"items": dicts, **params})
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        return self._loop.run(self.engine.run_sync(operation, request))
+
+    # ---- async batches ----------------------------------------------------------
+
+    def submit(self, items, operation: str, **params) -> "Batch":
+        """Store a batch and start it; returns its `Batch` at once.
+
+        `items`: a list of dicts ({content, metadata?, id?}) or strings; a Polars
+        DataFrame (a `content` column, an optional `id`, the other columns become
+        metadata); or a file path (CSV, JSON, JSONL, text, Parquet). For a
+        DataFrame or a file, `content_column`, `id_column` and `metadata_columns`
+        choose the columns (and `format` a file's format). The other keyword
+        arguments are the operation's parameters and the batch controls
+        (`max_cost`, `max_error_rate`, `cache`).
+        """
+        operation = _operation(operation)
+        loader = {name: params.pop(name) for name in LOADER_OPTIONS if name in params}
+        controls = _controls(params)
+        try:
+            request = PARAMS[operation].model_validate(params)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        batch_id = new_batch_id()
+        source = "file" if is_path(items) else "driver"
+        self.batches.create(batch_id, operation, request, self._frames(items, loader), self.owner, source, controls)
+        self.batches.runner.launch(batch_id)
+        return Batch(self, batch_id)
+
+    def batch(self, batch_id: str) -> "Batch":
+        """The handle of an existing batch (NotFound if it is not this owner's)."""
+        self.batches.meta(batch_id, self.owner)
+        return Batch(self, batch_id)
+
+    def _frames(self, items, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:
+        if is_path(items):
+            from loaders import read_items
+
+            if not os.path.isfile(items):
+                raise InvalidRequest(f"no such file: {os.fspath(items)}", field="items")
+            return read_items(os.fspath(items), loader.pop("format", None), **loader)
+        if loader.pop("format", None) is not None:
+            raise InvalidRequest("format applies to a file path only", field="format")
+        if isinstance(items, pl.DataFrame):
+            return [input_frame(items, **loader)]
+        reject_columns(loader)
+        return [items_frame(parse_items(items))]
+
+    # ---- lifetime ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop this client; shut Ray down if `connect()` started it (running batches stop with it)."""
+        self._loop.stop()
+        if self._owns_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Batch(BatchHandle):
+    """A batch seen through a `Client`: status and results come from the shared store."""
+
+    def __init__(self, client: Client, batch_id: str):
+        super().__init__(batch_id)
+        self._client = client
+
+    def status(self) -> dict:
+        return self._client.batches.status(self.id, self._client.owner)
+
+    def cancel(self) -> dict:
+        return self._client.batches.cancel(self.id, self._client.owner)
+
+    def records(self) -> Iterator[dict]:
+        self._client.batches.meta(self.id, self._client.owner)  # the owner check
+        for chunk in self._client.batches.store.iter_results(self.id):
+            yield from chunk
+
+    def export(self, fmt: str) -> Iterator[bytes]:
+        if fmt == "json":  # the service's json output is one page; a file gets every item
+            from loaders.export import write_results
+
+            return write_results(self.records(), "json")
+        return self._client.batches.output(self.id, self._client.owner, fmt)
+
+
+def _operation(name: str) -> str:
+    operation = normalise_operation(name)
+    if operation not in OPERATIONS:
+        raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}; got {name!r}",
+                             field="operation")
+    return operation
+
+
+def _controls(params: dict[str, Any]) -> BatchControls:
+    """Pop the batch controls out of `params`."""
+    if params.pop("dry_run", False):
+        raise InvalidRequest("dry_run is not a batch: estimate with POST /api/batches and dry_run=true",
+                             field="dry_run")
+    try:
+        return BatchControls.model_validate({name: params.pop(name) for name in CONTROL_FIELDS if name in params})
+    except ValidationError as exc:
+        raise invalid(exc) from None

@@ -128,6 +128,10 @@ class BatchCoordinatorActor:
         pool = RayCallerPool(settings, pool_name)
         self._coordinator = Coordinator(batch_id, BatchStore(settings.store), pool, settings)
         self._task: asyncio.Task | None = None
+        context = ray.get_runtime_context()
+        if context.was_current_actor_reconstructed:
+            # Restarted after a crash (its node died, or it was killed): nobody else will call start.
+            context.current_actor.start.remote()
 
     async def start(self) -> None:
         """Idempotent: a second start (a relaunch, a resume) joins the running one."""

@@ -7,7 +7,11 @@ simulator, drives a batch through `engine.connect()`, and prints one line
 `RESULT {json}`. The cluster is shut down on the way out, on failure and on
 SIGTERM too.
 
-    python tests/integration/cluster_script.py STORE_DIR [ITEMS]
+    python tests/integration/cluster_script.py STORE_DIR [ITEMS] [remove-node]
+
+With `remove-node`, the worker node is removed while the batch runs: its
+callers (and the coordinator, if it was there) are restarted on the head
+and the batch still completes, each item once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, when run as a script
@@ -31,7 +36,7 @@ CALLERS = 4
 CATEGORIES = ["positive", "negative", "mixed"]
 
 
-def run_batch(simulator: SimulatorProcess, store: str, count: int) -> dict:
+def run_batch(simulator: SimulatorProcess, store: str, count: int, remove=None) -> dict:
     settings = Settings.from_env({
         "OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": simulator.base_url, "AGENTFLOW_STORE": store,
         "AGENTFLOW_CALLERS": str(CALLERS), "AGENTFLOW_CALLER_CONCURRENCY": "32", "AGENTFLOW_REQUEST_TIMEOUT": "10",
@@ -40,6 +45,12 @@ def run_batch(simulator: SimulatorProcess, store: str, count: int) -> dict:
     caller_nodes = ray.get([caller.node_id.remote() for caller in client.pool.callers], timeout=120)
     items = [{"content": f"review {i}", "id": f"c-{i}"} for i in range(count)]
     batch = client.submit(items, operation="label", categories=CATEGORIES)
+    removed = False
+    if remove is not None:
+        while batch.status()["completed_items"] < count // 5:
+            time.sleep(0.1)
+        remove()
+        removed = batch.status()["completed_items"] < count
     final = batch.wait(progress=False, timeout=180)
     frame = batch.results()
     return {
@@ -51,20 +62,24 @@ def run_batch(simulator: SimulatorProcess, store: str, count: int) -> dict:
         "in_order": frame["index"].to_list() == list(range(count)),
         "ids_match": frame["id"].to_list() == [item["id"] for item in items],
         "simulator_accepted": simulator.stats()["accepted"],
+        "removed_mid_batch": removed,
     }
 
 
 def main(argv: list[str]) -> int:
     store, count = argv[0], int(argv[1]) if len(argv) > 1 else 300
+    remove_node = len(argv) > 2 and argv[2] == "remove-node"
     # SIGTERM (the test's timeout) becomes SystemExit, so the finally blocks below still run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
-        cluster.add_node(num_cpus=1)
+        worker = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="agentflow", log_to_driver=False)
-        with SimulatorProcess.start(SimulatorConfig(latency_ms=20)) as simulator:
-            print("RESULT " + json.dumps(run_batch(simulator, store, count)), flush=True)
+        latency = 200 if remove_node else 20
+        with SimulatorProcess.start(SimulatorConfig(latency_ms=latency)) as simulator:
+            remove = (lambda: cluster.remove_node(worker)) if remove_node else None
+            print("RESULT " + json.dumps(run_batch(simulator, store, count, remove)), flush=True)
         return 0
     finally:
         ray.shutdown()

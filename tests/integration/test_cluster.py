@@ -32,11 +32,11 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def run_script(store: Path, log: Path) -> dict:
+def run_script(store: Path, log: Path, *extra: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("RAY_ADDRESS", None)  # the script makes its own cluster; it must not join another
     with open(log, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, str(SCRIPT), str(store), str(ITEMS)], env=env,
+        process = subprocess.Popen([sys.executable, str(SCRIPT), str(store), str(ITEMS), *extra], env=env,
                                    stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
         try:
             out, _ = process.communicate(timeout=TIMEOUT)
@@ -56,3 +56,10 @@ def test_callers_spread_over_both_nodes_and_a_batch_completes(tmp_path):
     assert result["status"] == "completed" and result["completed_items"] == ITEMS
     assert result["rows"] == ITEMS and result["in_order"] and result["ids_match"]
     assert result["simulator_accepted"] == ITEMS  # each item called once
+
+
+def test_a_worker_node_removed_mid_batch_the_batch_still_completes(tmp_path):
+    result = run_script(tmp_path / "store", tmp_path / "cluster.log", "remove-node")
+    assert result["removed_mid_batch"]
+    assert result["status"] == "completed" and result["completed_items"] == ITEMS
+    assert result["rows"] == ITEMS and result["in_order"] and result["ids_match"]  # none lost, none repeated

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 Clock = Callable[[], float]
+SLOW_RATE = 5.0  # requests (or tokens) per second below which one second of burst is a tiny cushion
 
 
 class TokenBucket:
@@ -120,7 +121,10 @@ class RateLimiter:
     def _bucket(self, bucket: TokenBucket | None, per_minute: float | None) -> TokenBucket | None:
         if not per_minute:
             return None
-        rate = per_minute / 60.0 * self._headroom
+        rate = per_minute / 60.0
+        # A provider allowing a second's burst absorbs jitter, unless a second holds about one
+        # request: then an arrival a few ms early is refused, so keep a wider margin there.
+        rate *= self._headroom if rate >= SLOW_RATE else min(self._headroom, 0.95)
         capacity = self._capacity(rate)
         if bucket is None:
             return TokenBucket(rate, capacity, self._clock)

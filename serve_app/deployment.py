@@ -15,7 +15,7 @@ from engine.batches import BatchService
 from engine.config import Settings
 from engine.service import EngineService
 from engine.store import BatchStore
-from serve_app.app import create_app
+from serve_app.api import create_app
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
@@ -26,7 +26,7 @@ class AgentFlowIngress:
         if settings.needs_simulator:
             settings = settings.with_simulator(ensure_simulator(settings))
         self.service = EngineService(settings, RayCallerPool(settings, pool_name))
-        # Unfinished batches (after a crash) are resumed by the app's watchdog (serve_app.app).
+        # Unfinished batches (after a crash) are resumed by the app's watchdog (serve_app.api).
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
 
     def __serve_build_asgi_app__(self):

@@ -20,9 +20,17 @@ from tests.integration.conftest import wait_healthy
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def start_service(env: dict) -> subprocess.Popen:
+def start_service(env: dict, log) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def batch_status(url: str, batch_id: str) -> dict | None:
+    """The status, or None while the restarted service is not answering yet."""
+    try:
+        return httpx.get(f"{url}/api/batches/{batch_id}", timeout=10).json()
+    except httpx.TransportError:
+        return None
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -46,7 +54,8 @@ def test_sigkill_mid_batch_then_restart_completes_every_item_once(clean_simulato
            "AGENTFLOW_CALLER_CONCURRENCY": "32"}
     env.pop("RAY_ADDRESS", None)
     url = f"http://127.0.0.1:{port}"
-    service = start_service(env)
+    log = open(tmp_path / "service.log", "ab")
+    service = start_service(env, log)
     try:
         wait_healthy(url, timeout=120)
         body = {"operation": "label", "categories": ["a", "b"],
@@ -57,16 +66,16 @@ def test_sigkill_mid_batch_then_restart_completes_every_item_once(clean_simulato
     finally:
         kill_group(service)
 
-    service = start_service(env)
+    service = start_service(env, log)
     try:
         wait_healthy(url, timeout=120)
         deadline = time.monotonic() + 180
         while True:
-            status = httpx.get(f"{url}/api/batches/{batch_id}", timeout=10).json()
-            if status["status"] == "completed" or time.monotonic() > deadline:
+            status = batch_status(url, batch_id)
+            if (status and status["status"] == "completed") or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert status["status"] == "completed", status
+        assert status and status["status"] == "completed", (status, (tmp_path / "service.log").read_text()[-3000:])
         assert (status["completed_items"], status["failed_items"], status["cancelled_items"]) == (1000, 0, 0)
         page = httpx.get(f"{url}/api/batches/{batch_id}/output", params={"limit": 10000}, timeout=60).json()
         assert [r["index"] for r in page["results"]] == list(range(1000))  # each item exactly once

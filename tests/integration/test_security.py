@@ -11,7 +11,7 @@ from engine.actors import RayBatchRunner, RayCallerPool
 from engine.batches import BatchService
 from engine.service import EngineService
 from engine.store import BatchStore
-from serve_app.app import create_app
+from serve_app.api import create_app
 from tests.integration.conftest import ThreadServer, service_settings
 
 pytestmark = pytest.mark.integration

@@ -75,14 +75,16 @@ def test_pause_holds_everyone_until_retry_after():
 
 def test_learned_limits_replace_configured_ones():
     clock = FakeClock()
-    limiter = RateLimiter(Limits(requests_per_minute=60), clock, ramp_seconds=0, headroom=1.0)
-    limiter.set_limits(Limits(requests_per_minute=120, tokens_per_minute=None))
-    assert limiter.reserve(1, 0) == pytest.approx(0.5)
+    limiter = RateLimiter(Limits(requests_per_minute=600), clock, ramp_seconds=0, headroom=1.0)
+    limiter.set_limits(Limits(requests_per_minute=1200, tokens_per_minute=None))
+    assert limiter.reserve(1, 0) == pytest.approx(0.05)
 
 
-def test_headroom_paces_just_under_the_limit():
-    limiter = RateLimiter(Limits(requests_per_minute=60), FakeClock(), ramp_seconds=0, headroom=0.98)
-    assert limiter.reserve(1, 0) == pytest.approx(1 / 0.98)
+def test_headroom_paces_just_under_the_limit_and_wider_for_slow_limits():
+    limiter = RateLimiter(Limits(requests_per_minute=600), FakeClock(), ramp_seconds=0, headroom=0.98)
+    assert limiter.reserve(1, 0) == pytest.approx(1 / (10 * 0.98))
+    slow = RateLimiter(Limits(requests_per_minute=60), FakeClock(), ramp_seconds=0, headroom=0.98)
+    assert slow.reserve(1, 0) == pytest.approx(1 / 0.95)  # one request a second: no burst to absorb jitter
 
 
 def test_unknown_limits_are_probed_one_call_at_a_time():

@@ -18,6 +18,7 @@ from typing import Callable
 from engine.config import Settings
 from engine.errors import AgentFlowError
 from engine.models import PARAMS
+from engine.reuse import Folder, ResponseCache, request_key, reused_outcome
 from engine.service import CallerPool, plan_request
 from engine.window import InFlightWindow
 
@@ -81,7 +82,11 @@ class Coordinator:
         self._retrying = False
         self._options: dict = {}
         self._model = ""
-        self.counts = {"completed": 0, "failed": 0, "cancelled": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self._folder = Folder()
+        self._cache: ResponseCache | None = None
+        self._keys: dict[int, bytes] = {}  # index -> request key, for items in flight
+        self.counts = {"completed": 0, "failed": 0, "cancelled": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                       "cached": 0, "folded": 0}
         self._processed_this_run = 0
         self._started = clock()
 
@@ -146,8 +151,11 @@ class Coordinator:
         self._retrying = bool(meta.get("retry_requested"))
         self._options = meta.get("options") or {}
         self._model = meta.get("model") or ""
+        self._cache = ResponseCache(self._settings.store) if self._options.get("cache") else None
+        self.counts["cached"] = meta.get("cached_items", 0)
+        self.counts["folded"] = meta.get("folded_items", 0)
         counts = await asyncio.to_thread(self._store.counts, self.batch_id)
-        self.counts.update({k: counts.get(k, 0) for k in self.counts})
+        self.counts.update({k: counts[k] for k in counts if k in self.counts})
         if meta.get("cancel_requested"):
             self._cancel_reason = meta.get("cancel_reason") or "cancelled"
         changes = {"status": "cancelling" if self.cancelling else "processing"}
@@ -162,7 +170,7 @@ class Coordinator:
             frame = await asyncio.to_thread(next, shards, None)
             if frame is None:
                 break
-            items = input_items(frame)
+            items = await self._reuse(plan, target, input_items(frame))
             for start in range(0, len(items), CHUNK_SIZE):
                 chunk = items[start : start + CHUNK_SIZE]
                 while self._tasks and self._in_flight + len(chunk) > self._window.size:
@@ -173,6 +181,36 @@ class Coordinator:
                 self._launch(plan, target, chunk)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _reuse(self, plan, target, items: list[dict]) -> list[dict]:
+        """Answer what the cache or an identical item can answer; return the items to send."""
+        keys = [self._key(plan, target, item) for item in items]
+        hits = await asyncio.to_thread(self._cache.lookup, [k for k in keys if k]) if self._cache else {}
+        to_send = []
+        for item, key in zip(items, keys):
+            if key is None:
+                to_send.append(item)
+            elif key in hits:
+                self._emit(reused_outcome(item, hits[key], "cached"))
+            else:
+                admitted = self._folder.admit(key, item)
+                if admitted is True:
+                    self._keys[item["index"]] = key
+                    to_send.append(item)
+                elif admitted is not None:
+                    self._emit(admitted)
+        return to_send
+
+    @staticmethod
+    def _key(plan, target, item: dict) -> bytes | None:
+        try:
+            return request_key(plan, target, item)
+        except AgentFlowError:
+            return None  # e.g. a template field missing from this item: the caller reports it
+
+    def _emit(self, outcome: dict) -> None:
+        self._count(outcome)
+        self._buffer.append(outcome_record(outcome))
 
     def _launch(self, plan, target, chunk: list[dict]) -> None:
         task = asyncio.create_task(self._run_chunk(plan, target, chunk))
@@ -200,12 +238,19 @@ class Coordinator:
             outcomes = [{**item, "status": "failed", "error": error} for item in chunk]
         self._window.record(len(outcomes), sum(o.get("service_ms") or 0 for o in outcomes) / 1000)
         for outcome in outcomes:
-            self._count(outcome)
-            self._buffer.append(outcome_record(outcome))
+            self._emit(outcome)
+            key = self._keys.pop(outcome["index"], None)
+            if key is not None:
+                for copy in self._folder.resolve(key, outcome):
+                    self._emit(copy)
+                if self._cache is not None:
+                    self._cache.add(key, outcome)
 
     def _count(self, outcome: dict) -> None:
         status = outcome["status"]
         self._processed_this_run += 1
+        self.counts["cached"] += bool(outcome.get("cached"))
+        self.counts["folded"] += bool(outcome.get("folded"))
         self.counts["prompt_tokens"] += outcome.get("prompt_tokens") or 0
         self.counts["completion_tokens"] += outcome.get("completion_tokens") or 0
         if self._retrying:  # a retried item was counted failed already
@@ -221,6 +266,8 @@ class Coordinator:
         if self._buffer:
             records, self._buffer = self._buffer, []
             await asyncio.to_thread(self._store.write_results, self.batch_id, records)
+        if self._cache is not None:
+            await asyncio.to_thread(self._cache.flush)
 
     async def _report_progress(self) -> None:
         while True:
@@ -240,6 +287,8 @@ class Coordinator:
                       "completion_tokens": self.counts["completion_tokens"]},
             "items_per_second": round(self._processed_this_run / elapsed, 2),
             "estimated_cost": self._spent(),
+            "cached_items": self.counts["cached"],
+            "folded_items": self.counts["folded"],
         }
 
     async def _cancel_remaining(self) -> None:
@@ -254,7 +303,7 @@ class Coordinator:
     async def _finish(self, status: str, **extra) -> dict:
         await asyncio.to_thread(self._store.compact, self.batch_id)
         counts = await asyncio.to_thread(self._store.counts, self.batch_id)
-        self.counts.update({k: counts.get(k, 0) for k in self.counts})
+        self.counts.update({k: counts[k] for k in counts if k in self.counts})
         progress = self._progress()
         return await asyncio.to_thread(
             self._store.update_meta, self.batch_id, status=status, finished_at=time.time(),

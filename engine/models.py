@@ -145,6 +145,7 @@ class RunParams(OperationParams):
 
 class ItemsMixin(StrictModel):
     items: list[Item] = Field(min_length=1, description="The items to process.")
+    cache: bool | None = Field(default=None, description="Reuse identical earlier calls (default: AGENTFLOW_CACHE).")
 
 
 class LabelRequest(LabelParams, ItemsMixin):

@@ -18,6 +18,8 @@ def sync_entry(operation: str, outcome: dict) -> dict:
         entry = {"error": outcome["error"]}
     if outcome.get("id") is not None:
         entry["id"] = outcome["id"]
+    if outcome.get("cached"):
+        entry["cached"] = True
     return entry
 
 

@@ -7,6 +7,7 @@ for tests, Ray actors in the service (`engine.actors.RayCallerPool`).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from engine.caller import Caller, Target
@@ -15,6 +16,7 @@ from engine.errors import InvalidRequest
 from engine.models import ItemsMixin, params_of
 from engine.operations import OperationPlan, prepare
 from engine.results import answering_model, sync_entry, usage_of
+from engine.reuse import ResponseCache, request_key, reused_outcome
 
 
 class CallerPool(Protocol):
@@ -53,13 +55,31 @@ class EngineService:
     def __init__(self, settings: Settings, pool: CallerPool):
         self.settings = settings
         self.pool = pool
+        self._cache = ResponseCache(settings.store)
+
+    async def _run_cached(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+        """Answer from the response cache what it holds; call the provider for the rest."""
+        keys = [request_key(plan, target, item) for item in items]
+        hits = await asyncio.to_thread(self._cache.lookup, keys)
+        misses = [item for item, key in zip(items, keys) if key not in hits]
+        fresh = iter(await self.pool.run(plan, target, misses) if misses else [])
+        outcomes = []
+        for item, key in zip(items, keys):
+            if key in hits:
+                outcomes.append(reused_outcome(item, hits[key], "cached"))
+            else:
+                outcomes.append(next(fresh))
+                self._cache.add(key, outcomes[-1])
+        await asyncio.to_thread(self._cache.flush)
+        return outcomes
 
     async def run_sync(self, operation: str, request: ItemsMixin) -> dict:
         params = params_of(request, operation)
         plan, target = plan_request(self.settings, operation, params)
         items = [{"index": i, **item.model_dump(exclude_none=True)} for i, item in enumerate(request.items)]
         check_template_fields(plan, items)
-        outcomes = await self.pool.run(plan, target, items)
+        use_cache = self.settings.cache_default if request.cache is None else request.cache
+        outcomes = await (self._run_cached(plan, target, items) if use_cache else self.pool.run(plan, target, items))
         model = answering_model(outcomes, target.display_model)
         usage = usage_of(outcomes)
         return {

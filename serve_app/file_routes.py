@@ -68,22 +68,25 @@ def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
     return operation, params, loader, controls
 
 
-def _copy_and_hash(source, target) -> str:
-    digest = hashlib.sha256()
+def _copy(source, target, digest) -> None:
     while chunk := source.read(1024 * 1024):
-        digest.update(chunk)
+        if digest is not None:
+            digest.update(chunk)
         target.write(chunk)
-    return digest.hexdigest()
 
 
-async def save_upload(upload: UploadFile, directory: Path) -> tuple[Path, str]:
-    """Copy the spooled upload to a named file (keeping its extension for format detection)."""
+async def save_upload(upload: UploadFile, directory: Path, with_digest: bool) -> tuple[Path, str | None]:
+    """Copy the spooled upload to a named file (keeping its extension for format detection).
+
+    The content hash (for Idempotency-Key) is only computed when a key was sent.
+    """
     suffix = Path(upload.filename or "").suffix.lower()[:10]
     directory.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(suffix=suffix, dir=directory)
+    digest = hashlib.sha256() if with_digest else None
     with os.fdopen(handle, "wb") as target:
-        digest = await asyncio.to_thread(_copy_and_hash, upload.file, target)
-    return Path(name), digest
+        await asyncio.to_thread(_copy, upload.file, target, digest)
+    return Path(name), digest.hexdigest() if digest else None
 
 
 def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: int) -> list[Route]:
@@ -102,7 +105,8 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
             if not isinstance(upload_file, UploadFile):
                 raise InvalidRequest("the form has no 'file' part", field="file")
             operation, params, loader, controls = parse_form_fields(form)
-            path, digest = await save_upload(upload_file, uploads)
+            with_key = request.headers.get("idempotency-key") is not None
+            path, digest = await save_upload(upload_file, uploads, with_key)
         if path.stat().st_size > max_upload_bytes:
             path.unlink(missing_ok=True)
             raise PayloadTooLarge(f"the file is larger than {max_upload_bytes:,} bytes", field="file")

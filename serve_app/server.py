@@ -32,6 +32,9 @@ def serve_forever(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    serve.shutdown()
-    ray.shutdown()
+    while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+        pass
+    print("AgentFlow is stopping", flush=True)
+    if os.environ.get("RAY_ADDRESS"):
+        serve.delete("agentflow")  # on a shared cluster, remove only our app
+    ray.shutdown()  # embedded Ray: its processes, Serve's included, go with it

@@ -16,6 +16,7 @@ import asyncio
 import math
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from engine.caller import Target
 from engine.config import ProviderConfig, Settings
@@ -79,15 +80,26 @@ class LLMCallerActor:
         return ray.get_runtime_context().get_node_id()
 
 
+def _round_robin(nodes: list[str], i: int):
+    """Caller i on node i mod n: SPREAD is only best-effort for actors that reserve no CPU.
+
+    Soft affinity: when that node dies, Ray restarts the caller on another one.
+    """
+    if not nodes:
+        return "SPREAD"
+    return NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True)
+
+
 class RayCallerPool:
     """The shared pool of caller actors, as seen from any process of the cluster."""
 
     def __init__(self, settings: Settings, pool_name: str = "agentflow", size: int | None = None):
         self.name = pool_name
         self.size = size or settings.callers
+        nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
         self.callers = [
             LLMCallerActor.options(
-                name=f"{pool_name}-caller-{i}", scheduling_strategy="SPREAD", **ACTOR_OPTIONS
+                name=f"{pool_name}-caller-{i}", scheduling_strategy=_round_robin(nodes, i), **ACTOR_OPTIONS
             ).remote(settings, pool_name)
             for i in range(self.size)
         ]

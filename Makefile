@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install browser run test test-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +13,19 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The dashboard's browser tests drive Debian's chromium through Playwright
+# (`playwright install` downloads its own browser build, which cannot be had here).
+CHROMIUM ?= /usr/bin/chromium
+
+browser:  ## install Debian's chromium for tests/browser when it is missing (needs root, as in CI)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
 run: install  ## serve the API on AGENTFLOW_HOST:AGENTFLOW_PORT (default 127.0.0.1:8000)
 	$(VENV)/bin/agentflow serve
 
-test: install  ## the whole suite: unit, HTTP and integration (local Ray + simulator)
+test: install browser  ## the whole suite: unit, HTTP, integration (local Ray + simulator) and browser
 	$(PY) -m pytest
 
 test-fast: install  ## unit and HTTP tests only (no Ray)

@@ -19,6 +19,7 @@ from serve_app import errors
 from serve_app.auth import Authenticator
 from serve_app.limits import BodyLimit
 from serve_app.batch_routes import batch_routes
+from serve_app.dashboard import dashboard_routes
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.events import event_routes
 from serve_app.file_routes import file_routes
@@ -90,6 +91,7 @@ def create_app(service, batches=None) -> Starlette:
         *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
         *(event_routes(batches, auth) if batches else []),
         *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
+        *dashboard_routes(),  # last, so the API's routes win
     ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=_lifespan(batches))
     app.state.service = service

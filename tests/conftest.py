@@ -1,5 +1,7 @@
 import socket
 
+pytest_plugins = ["tests.fixtures"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

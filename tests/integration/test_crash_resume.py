@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.conftest import wait_healthy
+from tests.fixtures import wait_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ import ray
 import engine
 from engine.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from serve_app.events import status_events
-from tests.integration.conftest import service_settings
+from tests.fixtures import service_settings
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from engine.sim_process import SimulatorProcess
 from engine.simulator import SimulatorConfig
 from engine.store import BatchStore
 from serve_app.api import create_app
-from tests.integration.conftest import ThreadServer, service_settings
+from tests.fixtures import ThreadServer, service_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import ray
 from engine.actors import RayCallerPool
 from engine.service import EngineService
 from serve_app.api import create_app
-from tests.integration.conftest import ThreadServer, service_settings
+from tests.fixtures import ThreadServer, service_settings
 from tests.integration.test_batches import items, status, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

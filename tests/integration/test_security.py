@@ -12,7 +12,7 @@ from engine.batches import BatchService
 from engine.service import EngineService
 from engine.store import BatchStore
 from serve_app.api import create_app
-from tests.integration.conftest import ThreadServer, service_settings
+from tests.fixtures import ThreadServer, service_settings
 
 pytestmark = pytest.mark.integration
 

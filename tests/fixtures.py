@@ -1,10 +1,11 @@
-"""One local Ray and one simulator per test session; the service deployed on Ray Serve.
+"""Session fixtures, a pytest plugin (tests/conftest.py names it): one local Ray and one
+simulator per test session, and the service deployed on Ray Serve. As a plugin they are
+defined once for the whole run, so integration and browser tests share one Ray.
 
 Ray starts with address="local" so the tests never attach to another cluster
 on the machine, and only this session's Ray is stopped at the end.
 """
 
-import os
 import threading
 import time
 
@@ -18,8 +19,6 @@ from engine.config import Settings
 from engine.sim_process import SimulatorProcess
 from engine.simulator import SimulatorConfig
 from tests.conftest import free_port
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")

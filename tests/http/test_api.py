@@ -1,0 +1,89 @@
+"""The HTTP layer without Ray: TestClient on create_app over an in-process service.
+
+The provider is the real simulator app, reached in-process through httpx2's
+ASGI transport; the callers are a plain `Caller` (LocalCallerPool) and
+batches run on a LocalBatchRunner.
+"""
+
+import httpx2
+import pytest
+from starlette.testclient import TestClient
+
+from engine.batches import BatchService, LocalBatchRunner
+from engine.caller import Caller
+from engine.client import ChatClient
+from engine.config import Settings
+from engine.leases import Lease, LocalLimiterBackend
+from engine.ratelimit import Limits
+from engine.runtime import retry_policy
+from engine.service import EngineService, LocalCallerPool
+from engine.simulator import SimulatorConfig, create_simulator_app
+from engine.store import BatchStore
+from serve_app.api import create_app
+
+
+def make_client(tmp_path, **env) -> TestClient:
+    settings = Settings.from_env({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://sim/v1",
+                                  "AGENTFLOW_STORE": str(tmp_path), **env})
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=create_simulator_app(SimulatorConfig(latency_ms=0))))
+    lease = Lease(LocalLimiterBackend(Limits()))
+    caller = Caller(lambda p: ChatClient(http, p.base_url, p.api_key), lambda p: lease, retry_policy(settings), 16)
+    pool = LocalCallerPool(caller)
+    batches = BatchService(settings, BatchStore(settings.store), LocalBatchRunner(settings, BatchStore(settings.store), pool))
+    return TestClient(create_app(EngineService(settings, pool), batches))
+
+
+@pytest.fixture
+def client(tmp_path):
+    with make_client(tmp_path) as test_client:
+        yield test_client
+
+
+def test_health_openapi_and_a_sync_call(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert "/api/batches/{batch_id}/events" in client.get("/openapi.json").json()["paths"]
+    response = client.post("/api/completions/label", json={"items": [{"content": "x", "id": "1"}], "categories": ["a", "b"]})
+    assert response.status_code == 200
+    assert response.json()["results"][0]["id"] == "1" and response.json()["model"] == "sim/gpt-4.1-mini"
+
+
+@pytest.mark.parametrize("body,status,field", [
+    (b"{not json", 400, "body"),
+    (b"", 400, "body"),
+    (b'{"items": [{"content": "x"}], "categories": []}', 422, "categories"),
+    (b'{"items": [{"content": "x"}], "categories": ["a"], "surprise": 1}', 422, "surprise"),
+    (b'{"items": [{"content": "x"}], "categories": ["a", "a"]}', 422, "categories"),
+])
+def test_error_contract(client, body, status, field):
+    response = client.post("/api/completions/label", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"]["field"] == field
+
+
+def test_unknown_routes_and_methods_are_json(client):
+    missing = client.get("/api/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    wrong = client.get("/api/completions/label")
+    assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def test_batch_round_trip_in_process(client):
+    created = client.post("/api/batches", json={"operation": "summarize", "items": [{"content": f"t {i}"} for i in range(5)]})
+    assert created.status_code == 201
+    batch_id = created.json()["batch_id"]
+    for _ in range(200):
+        status = client.get(f"/api/batches/{batch_id}").json()
+        if status["status"] == "completed":
+            break
+        client.get("/healthz")  # let the runner's task progress on the client's loop
+    assert status["status"] == "completed" and status["completed_items"] == 5
+    csv = client.get(f"/api/batches/{batch_id}/output", params={"format": "csv"}).text.splitlines()
+    assert csv[0].startswith("index,id,status") and len(csv) == 6
+
+
+def test_auth_when_keys_are_set(tmp_path):
+    with make_client(tmp_path, AGENTFLOW_API_KEYS="k1") as client:
+        body = {"items": [{"content": "x"}], "categories": ["a"]}
+        assert client.post("/api/completions/label", json=body).status_code == 401
+        ok = client.post("/api/completions/label", json=body, headers={"authorization": "Bearer k1"})
+        assert ok.status_code == 200

@@ -37,5 +37,8 @@ class InFlightWindow:
         items = sum(n for _, n, _ in self._done)
         throughput = items / span
         service = sum(s for _, _, s in self._done) / max(items, 1)
-        wanted = math.ceil(2.0 * throughput * service) + self.minimum
+        # 4x what Little's law asks: while the window itself limits throughput it grows
+        # fourfold per round trip (a 2 s provider fills 512 slots in a few seconds), and
+        # under a rate limit it still queues only a few dozen items ahead of other batches.
+        wanted = math.ceil(4.0 * throughput * service) + self.minimum
         return max(self.minimum, min(self.maximum, wanted))

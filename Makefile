@@ -33,6 +33,9 @@ test-fast: install  ## unit and HTTP tests only (no Ray)
 
 bench: install  ## every benchmark, each printing ratios against its in-process baseline
 	$(PY) benchmarks/sync_latency.py
+	$(PY) benchmarks/throughput.py --scenario all --plot
+	$(PY) benchmarks/store.py
+	$(PY) benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

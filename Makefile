@@ -32,6 +32,7 @@ test-fast: install  ## unit and HTTP tests only (no Ray)
 	$(PY) -m pytest tests/unit tests/http
 
 bench: install  ## every benchmark, each printing ratios against its in-process baseline
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/sync_latency.py
 	$(PY) benchmarks/throughput.py --scenario all --plot
 	$(PY) benchmarks/store.py

@@ -30,7 +30,7 @@ from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simul
 from engine.batches import BatchService, items_frame
 from engine.config import Settings
 from engine.errors import InvalidRequest
-from engine.handles import (LOADER_OPTIONS, BatchHandle, check_count, input_frame, invalid, is_path,
+from engine.handles import (LOADER_OPTIONS, BatchHandle, SyncOperations, check_count, input_frame, invalid, is_path,
                             item_dicts, parse_items, reject_columns)
 from engine.models import (CONTROL_FIELDS, MAX_SYNC_ITEMS, OPERATIONS, PARAMS, SYNC_REQUESTS, BatchControls,
                            normalise_operation)
@@ -85,7 +85,7 @@ class _LoopThread:
         self._thread.join(timeout=5)
 
 
-class Client:
+class Client(SyncOperations):
     """Sync operations and async batches, over the cluster's shared caller pool. Made by `connect()`."""
 
     def __init__(self, settings: Settings, pool_name: str = "agentflow", owner: str = ANONYMOUS,
@@ -97,28 +97,6 @@ class Client:
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
         self._loop = _LoopThread()
         self._owns_ray = owns_ray
-
-    # ---- sync operations (up to 50 items) -------------------------------------
-
-    def label(self, items, categories: list, **params) -> dict:
-        """Classify up to 50 items; returns {"results": [...], "model", "usage", "estimated_cost"}."""
-        return self._sync("label", items, {"categories": categories, **params})
-
-    def summarize(self, items, **params) -> dict:
-        """Summarize up to 50 items (`summary_instructions`, `response_format`, ...)."""
-        return self._sync("summarize", items, params)
-
-    def extract(self, items, **params) -> dict:
-        """Extract fields from up to 50 items (`extraction_instructions` is required)."""
-        return self._sync("extract", items, params)
-
-    def enrich(self, items, **params) -> dict:
-        """Add typed `fields` to up to 50 items."""
-        return self._sync("enrich", items, params)
-
-    def run(self, items, **params) -> dict:
-        """Any `system_prompt` + `user_prompt_template` + `response_format` over up to 50 items."""
-        return self._sync("run", items, params)
 
     def _sync(self, operation: str, items, params: dict) -> dict:
         dicts = item_dicts(items)

@@ -173,6 +173,36 @@ def file_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+class SyncOperations:
+    """The five sync operations (up to 50 items each), shared by the driver and the HTTP client.
+
+    Each returns the API's response: {"results": [...], "model", "usage", "estimated_cost"}.
+    """
+
+    def label(self, items, categories: list, **params) -> dict:
+        """Classify items against `categories` (`multi_label`, `include_rationale`, ...)."""
+        return self._sync("label", items, {"categories": categories, **params})
+
+    def summarize(self, items, **params) -> dict:
+        """Summarize items (`summary_instructions`, `response_format`, ...)."""
+        return self._sync("summarize", items, params)
+
+    def extract(self, items, **params) -> dict:
+        """Extract fields from items (`extraction_instructions` is required)."""
+        return self._sync("extract", items, params)
+
+    def enrich(self, items, **params) -> dict:
+        """Add typed `fields` to items."""
+        return self._sync("enrich", items, params)
+
+    def run(self, items, **params) -> dict:
+        """Any `system_prompt` + `user_prompt_template` + `response_format`."""
+        return self._sync("run", items, params)
+
+    def _sync(self, operation: str, items, params: dict) -> dict:
+        raise NotImplementedError
+
+
 class BatchHandle:
     """A submitted batch. Subclasses provide `status`, `cancel`, `records` and `export`."""
 

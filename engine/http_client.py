@@ -25,7 +25,7 @@ import httpx2 as httpx
 
 from engine.errors import (AgentFlowError, BadRequest, ConfigurationError, Conflict, InvalidRequest, NotFound,
                            PayloadTooLarge, Unauthorized)
-from engine.handles import LOADER_OPTIONS, BatchHandle, is_path, item_dicts
+from engine.handles import LOADER_OPTIONS, BatchHandle, SyncOperations, is_path, item_dicts
 
 _KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized)}
 SSE_READ_SECONDS = 40.0  # longer than the server's 15 s keep-alive: a silent stream means a lost connection
@@ -82,35 +82,13 @@ def form_value(value: Any) -> str:
     return str(value)
 
 
-class HTTPClient:
+class HTTPClient(SyncOperations):
     """The same interface as `engine.connect()`'s `Client`, over HTTP."""
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 60):
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
-
-    # ---- sync operations --------------------------------------------------------
-
-    def label(self, items, categories: list, **params) -> dict:
-        """POST /api/completions/label: classify up to 50 items."""
-        return self._sync("label", items, {"categories": categories, **params})
-
-    def summarize(self, items, **params) -> dict:
-        """POST /api/completions/summarize."""
-        return self._sync("summarize", items, params)
-
-    def extract(self, items, **params) -> dict:
-        """POST /api/completions/extract."""
-        return self._sync("extract", items, params)
-
-    def enrich(self, items, **params) -> dict:
-        """POST /api/completions/enrich."""
-        return self._sync("enrich", items, params)
-
-    def run(self, items, **params) -> dict:
-        """POST /api/completions/run."""
-        return self._sync("run", items, params)
 
     def _sync(self, operation: str, items, params: dict) -> dict:
         body = {"items": item_dicts(items), **params}

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.errors import Conflict, NotFound
+from loaders.read import rechunk
 
 TERMINAL = ("completed", "failed", "cancelled")
 INPUT_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
@@ -161,7 +162,7 @@ class BatchStore:
                     frame = pl.from_arrow(batch).filter(pl.col("index") >= start)
                     yield frame if skipped is None else frame.filter(~pl.col("index").is_in(skipped.implode()))
 
-        return _rebatch(frames(), shard_size)
+        return rechunk(frames(), shard_size)
 
     # ---- results ------------------------------------------------------------
 
@@ -375,7 +376,7 @@ def _write_part(path: Path, table: pa.Table, sync: bool) -> None:
 def _write_input(directory: Path, items: Iterable[pl.DataFrame]) -> int:
     directory.mkdir()
     total = 0
-    for number, frame in enumerate(_rebatch((_conform(frame, INPUT_SCHEMA) for frame in items), INPUT_PART_ROWS)):
+    for number, frame in enumerate(rechunk((_conform(frame, INPUT_SCHEMA) for frame in items), INPUT_PART_ROWS)):
         frame = frame.with_columns(index=pl.int_range(total, total + frame.height, dtype=pl.Int64))
         _write_parquet(directory / f"part-{number:05d}.parquet", frame)
         total += frame.height
@@ -433,21 +434,6 @@ def _conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
         pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
         for name, dtype in schema.items()
     )
-
-
-def _rebatch(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
-    """The rows of `frames`, regrouped in frames of `size` rows (the last may be shorter)."""
-    held: list[pl.DataFrame] = []
-    rows = 0
-    for frame in frames:
-        held.append(frame)
-        rows += frame.height
-        while rows >= size:
-            joined = pl.concat(held)
-            yield joined.head(size)
-            held, rows = [joined.slice(size)], rows - size
-    if rows:
-        yield pl.concat(held)
 
 
 def _records(frame: pl.DataFrame) -> list[dict]:

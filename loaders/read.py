@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from itertools import chain
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -49,7 +49,7 @@ def read_items(source: Source, format: str | None = None, *, content_column: str
         raise ValueError("chunk_rows must be at least 1")
     fmt = detect_format(source, format)
     wanted = {"content_column": content_column, "id_column": id_column, "metadata_columns": metadata_columns}
-    return _rechunk(_read(source, fmt, wanted, max_items, chunk_rows), chunk_rows)
+    return rechunk(_read(source, fmt, wanted, max_items, chunk_rows), chunk_rows)
 
 
 def read_items_list(source: Source, format: str | None = None, **options) -> list[dict]:
@@ -104,7 +104,7 @@ def _check_content(items: pl.DataFrame, done: int, column: str) -> None:
         raise InvalidRequest(f"row {row}: content (column {column!r}) is empty", field="file")
 
 
-def _rechunk(frames: Iterator[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
+def rechunk(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
     """The same rows in frames of exactly `size` rows (the last may be shorter)."""
     pending: list[pl.DataFrame] = []
     held = 0

@@ -1,4 +1,5 @@
-"""The runs benchmarks/throughput.py scores: the engine and two baselines, same simulator, same requests.
+"""The workload and the runs benchmarks/throughput.py scores: the engine and two baselines,
+against the same simulator with the same requests (`make_items`, `request_bodies`).
 
 - `run_engine`: the service's HTTP API — POST /api/batches, poll, download.
 - `run_asyncio_baseline`: the usual script — one asyncio loop, one httpx2
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import time
 
 import httpx
@@ -23,11 +25,33 @@ import httpx2
 import polars as pl
 
 from engine.client import retry_after_seconds
+from engine.models import LabelParams
+from engine.operations import build_messages, prepare, request_body
 from engine.ratelimit import TokenBucket
 
 CATEGORIES = ["positive", "negative", "mixed"]
 ENGINE_IN_FLIGHT = 2 * 256  # AGENTFLOW_CALLERS x AGENTFLOW_CALLER_CONCURRENCY (the defaults)
 MAX_ATTEMPTS = 8  # a script retries a few times, then records the item as failed
+PHRASES = ["delivery was slow", "works as advertised", "support never answered", "good value",
+           "broke after a week", "would buy again", "the app keeps crashing"]
+
+
+def make_items(n: int) -> list[dict]:
+    return [{"content": f"review {i}: {PHRASES[i % len(PHRASES)]}"} for i in range(n)]
+
+
+def request_bodies(items: list[dict]) -> list[dict]:
+    """What the engine sends per item: the baselines send exactly the same."""
+    plan = prepare("label", LabelParams(categories=CATEGORIES))
+    return [request_body(plan, "gpt-4.1-mini", build_messages(plan, item), True) for item in items]
+
+
+def probe_tokens(base_url: str, bodies: list[dict]) -> float:
+    """Mean prompt+completion tokens of a request, asked of the simulator itself."""
+    with httpx.Client(timeout=10) as client:
+        answers = [client.post(f"{base_url}/chat/completions", json=body).json() for body in bodies]
+    # An injected 500 carries no usage: average over the answers that do.
+    return statistics.mean(a["usage"]["total_tokens"] for a in answers if "usage" in a)
 
 
 def submit_and_wait(client: httpx.Client, url: str, items: list[dict]) -> tuple[str, dict, float]:

@@ -24,6 +24,8 @@ def _panel(axis, runner: str, run: dict, limit: float | None) -> None:
     axis.bar(seconds, limited, width=0.9, bottom=accepted, color="tab:red", label="429 req/s")
     if limit:
         axis.axhline(limit, color="black", linestyle="--", linewidth=1, label=f"limit {limit:g} req/s")
+    # Headroom above the tallest bar and the limit line, for the legend.
+    axis.set_ylim(0, 1.4 * max([limit or 0, *(a + r for a, r in zip(accepted, limited))], default=1))
     low, high = run.get("steady_seconds") or (0, 0)
     axis.axvspan(low - 0.5, high + 0.5, color="tab:green", alpha=0.07, label="steady window")
     axis.set_ylabel("requests / s")
@@ -37,7 +39,8 @@ def _panel(axis, runner: str, run: dict, limit: float | None) -> None:
     twin.set_ylabel("in flight", color="tab:orange")
     handles, labels = axis.get_legend_handles_labels()
     more, more_labels = twin.get_legend_handles_labels()
-    axis.legend(handles + more, labels + more_labels, fontsize=7, loc="upper right")
+    twin.set_ylim(0, 1.4 * max([row["in_flight_max"] for row in timeline], default=1))
+    axis.legend(handles + more, labels + more_labels, fontsize=7, loc="upper left", ncol=5)
 
 
 def plot_scenario(name: str, result: dict, path: Path) -> Path:

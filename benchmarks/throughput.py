@@ -27,16 +27,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.baselines import (CATEGORIES, ray_data_available, run_asyncio_baseline, run_engine,  # noqa: E402
-                                  run_ray_data_baseline, submit_and_wait)
+from benchmarks.baselines import (make_items, probe_tokens, ray_data_available, request_bodies,  # noqa: E402
+                                  run_asyncio_baseline, run_engine, run_ray_data_baseline, submit_and_wait)
 from benchmarks.common import RESULTS, free_port, percentile, start_service, write_results  # noqa: E402
-from engine.models import LabelParams  # noqa: E402
-from engine.operations import build_messages, prepare, request_body  # noqa: E402
 from engine.sim_process import SimulatorProcess  # noqa: E402
 from engine.simulator import SimulatorConfig  # noqa: E402
 
-PHRASES = ["delivery was slow", "works as advertised", "support never answered", "good value",
-           "broke after a week", "would buy again", "the app keeps crashing"]
 IDLE_SECONDS = 5.0  # metering an idle service first tells its background CPU from the work's
 TOKENS_TARGET_RPS = 40  # tokens-bound: tpm is set so that tokens allow this many requests/s
 
@@ -55,24 +51,6 @@ SCENARIOS = {
     "faults": Scenario({"rpm": 3000, "latency_ms": 200, "error_rate": 0.05, "bad_json_rate": 0.05}, "rpm"),
     "overhead-bound": Scenario({"latency_ms": 50}, None),
 }
-
-
-def make_items(n: int) -> list[dict]:
-    return [{"content": f"review {i}: {PHRASES[i % len(PHRASES)]}"} for i in range(n)]
-
-
-def request_bodies(items: list[dict]) -> list[dict]:
-    """What the engine sends per item: the baselines send exactly the same."""
-    plan = prepare("label", LabelParams(categories=CATEGORIES))
-    return [request_body(plan, "gpt-4.1-mini", build_messages(plan, item), True) for item in items]
-
-
-def probe_tokens(sim: SimulatorProcess, bodies: list[dict]) -> float:
-    """Mean prompt+completion tokens of a request, asked of the simulator itself."""
-    with httpx.Client(timeout=10) as client:
-        answers = [client.post(f"{sim.base_url}/chat/completions", json=body).json() for body in bodies]
-    # An injected 500 carries no usage: average over the answers that do.
-    return statistics.mean(a["usage"]["total_tokens"] for a in answers if "usage" in a)
 
 
 class TreeMeter:
@@ -234,40 +212,53 @@ def measured(sim: SimulatorProcess, run_fn, scenario: Scenario, config: dict, n:
 
 
 def run_scenario(name: str, n: int, with_ray_data: bool) -> dict:
-    import ray
-    from ray import serve
-
+    """Every runner of one scenario against one simulator; the engine's figures first."""
     scenario, items = SCENARIOS[name], make_items(n)
     bodies = request_bodies(items)
     with SimulatorProcess.start(SimulatorConfig(**scenario.sim)) as sim, tempfile.TemporaryDirectory() as store:
-        config = dict(scenario.sim, tokens_per_request=probe_tokens(sim, bodies[:20]))
+        config = dict(scenario.sim, tokens_per_request=probe_tokens(sim.base_url, bodies[:20]))
         if scenario.binding == "tpm":
             config["tpm"] = round(config["tokens_per_request"] * TOKENS_TARGET_RPS * 60)
             sim.configure(tpm=config["tpm"])
-        rps = _provider_rps(config)
-        runs = {}
-        ray.init(address="local", namespace="agentflow", include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-        try:
-            url = start_service(sim.base_url, store, free_port(), **scenario.env)
-            warm = time.perf_counter()
-            with httpx.Client(timeout=60) as client:  # actors, connections and limits, as in a live service
-                submit_and_wait(client, url, items[:64])
-            config["warm_up_s"] = round(time.perf_counter() - warm, 2)
-            with TreeMeter(exclude={sim.pid}) as idle:  # Ray and Serve's own background work
-                time.sleep(IDLE_SECONDS)
-            config["idle_cpu_per_s"] = round(idle.cpu_seconds / IDLE_SECONDS, 3)
-            idle = config["idle_cpu_per_s"]
-            runs["engine"] = measured(sim, lambda: run_engine(url, store, items), scenario, config, n, idle)
-            if with_ray_data:  # in the same Ray, beside the idle service: the same idle CPU
-                runs["ray_data"] = measured(sim, lambda: run_ray_data_baseline(sim.base_url, bodies, rps),
-                                            scenario, config, n, idle)
-        finally:
-            serve.shutdown()
-            ray.shutdown()
-        runs["asyncio"] = measured(sim, lambda: run_asyncio_baseline(sim.base_url, bodies, rps and rps * 60),
-                                   scenario, config, n)
+        runs = _service_runs(sim, store, scenario, config, items, bodies, with_ray_data)
+        rpm = _provider_rps(config) and _provider_rps(config) * 60
+        runs["asyncio"] = measured(sim, lambda: run_asyncio_baseline(sim.base_url, bodies, rpm), scenario, config, n)
     return {"config": config, "items": n, "runs": runs}
+
+
+def _service_runs(sim, store: str, scenario: Scenario, config: dict, items: list[dict], bodies: list[dict],
+                  with_ray_data: bool) -> dict:
+    """The engine, then Ray Data, in a fresh local Ray that is stopped after."""
+    import ray
+    from ray import serve
+
+    n, rps = len(items), _provider_rps(config)
+    ray.init(address="local", namespace="agentflow", include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        url = start_service(sim.base_url, store, free_port(), **scenario.env)
+        idle = _warm_up(url, sim, items, config)
+        runs = {"engine": measured(sim, lambda: run_engine(url, store, items), scenario, config, n, idle)}
+        if with_ray_data:  # in the same Ray, beside the idle service: the same idle CPU
+            runs["ray_data"] = measured(sim, lambda: run_ray_data_baseline(sim.base_url, bodies, rps),
+                                        scenario, config, n, idle)
+        return runs
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _warm_up(url: str, sim: SimulatorProcess, items: list[dict], config: dict) -> float:
+    """A first small batch starts the actors and connections and teaches the limiter the limits,
+    as in a live service; then the idle service's CPU per second is metered (returned)."""
+    started = time.perf_counter()
+    with httpx.Client(timeout=60) as client:
+        submit_and_wait(client, url, items[:64])
+    config["warm_up_s"] = round(time.perf_counter() - started, 2)
+    with TreeMeter(exclude={sim.pid}) as idle:  # Ray and Serve's own background work
+        time.sleep(IDLE_SECONDS)
+    config["idle_cpu_per_s"] = round(idle.cpu_seconds / IDLE_SECONDS, 3)
+    return config["idle_cpu_per_s"]
 
 
 def _provider_rps(config: dict) -> float | None:
@@ -282,7 +273,8 @@ def _provider_rps(config: dict) -> float | None:
 
 COLUMNS = [("items/s", "items_per_s"), ("steady", "steady_items_per_s"), ("limit r/s", "limit_requests_per_s"),
            ("util", "utilisation"), ("429/att", "http_429_per_attempt"), ("lost", "lost"), ("dup", "duplicated"),
-           ("failed", "failed"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"), ("CPU s/1k", "cpu_s_per_1k"), ("net s/1k", "cpu_s_per_1k_net_of_idle"),
+           ("failed", "failed"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"), ("CPU s/1k", "cpu_s_per_1k"),
+           ("net s/1k", "cpu_s_per_1k_net_of_idle"),
            ("sim s/1k", "sim_cpu_s_per_1k"), ("RSS MiB", "peak_rss_mib")]
 
 

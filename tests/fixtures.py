@@ -6,6 +6,7 @@ Ray starts with address="local" so the tests never attach to another cluster
 on the machine, and only this session's Ray is stopped at the end.
 """
 
+import contextlib
 import threading
 import time
 
@@ -102,3 +103,31 @@ class ThreadServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
+    """A service of its own (own caller pool, limiter and coordinators) on a loopback port.
+
+    For tests whose settings differ from the session service's. On exit its
+    actors are removed, the limiter included, so nothing it learned outlives it.
+    """
+    from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool
+    from engine.batches import BatchService
+    from engine.service import EngineService
+    from engine.store import BatchStore
+    from serve_app.api import create_app
+
+    pool = RayCallerPool(settings, pool_name=pool_name)
+    batches = (BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
+               if with_batches else None)
+    try:
+        with ThreadServer(create_app(EngineService(settings, pool), batches)) as server:
+            yield server.url
+    finally:
+        pool.kill()
+        for provider in settings.providers.values():
+            try:
+                ray.kill(ray.get_actor(f"{pool_name}-limiter-{provider.name}", namespace=NAMESPACE), no_restart=True)
+            except ValueError:
+                pass  # that provider was never called

@@ -4,16 +4,10 @@ import time
 
 import httpx
 import pytest
-import ray
 
-from engine.actors import RayBatchRunner, RayCallerPool
-from engine.batches import BatchService
-from engine.service import EngineService
 from engine.sim_process import SimulatorProcess
 from engine.simulator import SimulatorConfig
-from engine.store import BatchStore
-from serve_app.api import create_app
-from tests.fixtures import ThreadServer, service_settings
+from tests.fixtures import own_service, service_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,12 +17,8 @@ def limited_service(ray_session, tmp_path):
     """A service of its own (own pool, limiter, coordinators) against a 1,200 requests/min provider."""
     with SimulatorProcess.start(SimulatorConfig(rpm=1200, latency_ms=100)) as sim:
         settings = service_settings(sim, tmp_path, AGENTFLOW_RPM="1200")
-        pool = RayCallerPool(settings, pool_name="fair")
-        batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, "fair"))
-        with ThreadServer(create_app(EngineService(settings, pool), batches)) as server:
-            yield server.url, sim
-        pool.kill()
-        ray.kill(ray.get_actor("fair-limiter-openai", namespace="agentflow"), no_restart=True)
+        with own_service(settings, "fair", with_batches=True) as url:
+            yield url, sim
 
 
 def submit(url, n, prefix):

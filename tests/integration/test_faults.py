@@ -1,5 +1,6 @@
 """Faults survived: hangs, connection resets, a killed caller actor, a killed coordinator."""
 
+import contextlib
 import socket
 import struct
 import threading
@@ -9,10 +10,7 @@ import httpx
 import pytest
 import ray
 
-from engine.actors import RayCallerPool
-from engine.service import EngineService
-from serve_app.api import create_app
-from tests.fixtures import ThreadServer, service_settings
+from tests.fixtures import own_service, service_settings
 from tests.integration.test_batches import items, status, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,21 +44,15 @@ class ResettingServer:
 @pytest.fixture
 def fault_service(ray_session, simulator, tmp_path):
     """A service with a short timeout and few retries, so hangs and resets fail fast."""
-    servers = []
+    with contextlib.ExitStack() as services:
 
-    def start(base_url, name):
-        fake = type("Sim", (), {"base_url": base_url})
-        settings = service_settings(fake, tmp_path, AGENTFLOW_REQUEST_TIMEOUT="1", AGENTFLOW_MAX_RETRIES="2",
-                                    AGENTFLOW_RPM="6000")
-        pool = RayCallerPool(settings, pool_name=name)
-        server = ThreadServer(create_app(EngineService(settings, pool))).__enter__()
-        servers.append((server, pool))
-        return server.url
+        def start(base_url, name):
+            fake = type("Sim", (), {"base_url": base_url})
+            settings = service_settings(fake, tmp_path, AGENTFLOW_REQUEST_TIMEOUT="1", AGENTFLOW_MAX_RETRIES="2",
+                                        AGENTFLOW_RPM="6000")
+            return services.enter_context(own_service(settings, name))
 
-    yield start
-    for server, pool in servers:
-        server.__exit__(None, None, None)
-        pool.kill()
+        yield start
 
 
 def label(url, n):

@@ -4,14 +4,10 @@ import asyncio
 
 import httpx
 import pytest
-import ray
 
-from engine.actors import RayCallerPool
-from engine.service import EngineService
 from engine.sim_process import SimulatorProcess
 from engine.simulator import SimulatorConfig
-from serve_app.api import create_app
-from tests.fixtures import ThreadServer, service_settings
+from tests.fixtures import own_service, service_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,11 +17,8 @@ def limited_service(ray_session, tmp_path):
     """A service of its own (own pool, own limiter) against a simulator allowing 60 requests/min."""
     with SimulatorProcess.start(SimulatorConfig(rpm=60, latency_ms=50)) as sim:
         settings = service_settings(sim, tmp_path, AGENTFLOW_REQUEST_TIMEOUT="30")
-        pool = RayCallerPool(settings, pool_name="rpm60")
-        with ThreadServer(create_app(EngineService(settings, pool))) as server:
-            yield server.url, sim
-        pool.kill()
-        ray.kill(ray.get_actor("rpm60-limiter-openai", namespace="agentflow"), no_restart=True)
+        with own_service(settings, "rpm60") as url:
+            yield url, sim
 
 
 async def test_fifty_concurrent_requests_under_60_rpm(limited_service):

@@ -7,12 +7,7 @@ import httpx
 import pytest
 import ray
 
-from engine.actors import RayBatchRunner, RayCallerPool
-from engine.batches import BatchService
-from engine.service import EngineService
-from engine.store import BatchStore
-from serve_app.api import create_app
-from tests.fixtures import ThreadServer, service_settings
+from tests.fixtures import own_service, service_settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +20,8 @@ def secured(ray_session, simulator, tmp_path_factory):
     settings = service_settings(simulator, tmp_path_factory.mktemp("secure-store"),
                                 AGENTFLOW_API_KEYS=f"{KEY_A},{KEY_B}", AGENTFLOW_MAX_BODY_BYTES="20000",
                                 AGENTFLOW_MAX_UPLOAD_BYTES="50000")
-    pool = RayCallerPool(settings, pool_name="secure")
-    batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, "secure"))
-    with ThreadServer(create_app(EngineService(settings, pool), batches)) as server:
-        yield server.url
-    pool.kill()
+    with own_service(settings, "secure", with_batches=True) as url:
+        yield url
 
 
 def auth(key):

@@ -81,13 +81,13 @@ class LLMCallerActor:
 
 
 def _round_robin(nodes: list[str], i: int):
-    """Caller i on node i mod n. SPREAD, and even soft node affinity, put every zero-CPU
-    caller on one node here; hard affinity does not. A caller whose node dies is lost with
-    it: the pool's other callers take its chunks (the coordinator retries a failed chunk).
+    """Caller i on node i mod n: SPREAD is only best-effort for actors that reserve no CPU.
+
+    Soft affinity: when that node dies, Ray restarts the caller on another one.
     """
     if not nodes:
         return "SPREAD"
-    return NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=False)
+    return NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True)
 
 
 class RayCallerPool:

@@ -4,9 +4,13 @@
 
 Phases: the baseline `DataFrame.write_parquet` of all outcomes; then the
 store: create a batch of the input items, write the outcomes in parts as the
-coordinator does, compact, read every record back, export CSV and JSONL.
-Prints seconds per phase, store-write / plain-write and peak RSS; writes the
-same to benchmarks/results/store.json.
+coordinator does (one `write_results` per flush; `--part-rows` per flush,
+1,000 by default, about what a flush holds at 2,000 items/s), compact, read
+every record back, export CSV and JSONL. The write is timed three ways: the
+default store (fsync at most once a second), the coordinator's way (fsync
+after every write) and without fsync. Prints seconds per phase,
+store-write / plain-write and peak RSS; writes the same to
+benchmarks/results/store.json.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.store import BatchStore, new_batch_id  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
+SWEEP_ROWS = (5_000, 20_000)
 
 
 def synthetic_items(n: int) -> pl.DataFrame:
@@ -98,9 +103,12 @@ def timed(phases: dict, name: str, fn):
     return value
 
 
-def write_parts(store: BatchStore, batch_id: str, parts: list[pl.DataFrame]) -> None:
+def write_parts(store: BatchStore, batch_id: str, parts: list[pl.DataFrame], sync_each: bool = False) -> None:
     for part in parts:
         store.write_results(batch_id, part)
+        if sync_each:
+            store.sync(batch_id)
+    store.close(batch_id)
 
 
 def write_phases(n: int, part_rows: int, workdir: Path, phases: dict) -> tuple[BatchStore, str]:
@@ -111,12 +119,20 @@ def write_phases(n: int, part_rows: int, workdir: Path, phases: dict) -> tuple[B
     store, batch_id = BatchStore(workdir / "store"), new_batch_id()
     timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
     parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
+    for rows in SWEEP_ROWS:  # larger flushes, as at higher throughput: the fixed cost per write fades
+        other_store, other = BatchStore(workdir / "store"), new_batch_id()
+        other_store.create(other, {}, [])
+        pieces = [outcomes.slice(start, rows) for start in range(0, n, rows)]
+        timed(phases, f"store: write_results in writes of {rows:,} rows", lambda: write_parts(other_store, other, pieces))
+        other_store.delete(other)
     del inputs, outcomes
-    timed(phases, "store: write_results (fsync, default)", lambda: write_parts(store, batch_id, parts))
-    unsynced, other = BatchStore(workdir / "store", fsync_parts=False), new_batch_id()
-    unsynced.create(other, {}, [])
-    timed(phases, "store: write_results (fsync_parts=False)", lambda: write_parts(unsynced, other, parts))
-    unsynced.delete(other)
+    timed(phases, "store: write_results (default: fsync each second)", lambda: write_parts(store, batch_id, parts))
+    for name, sync_seconds, sync_each in (("fsync each write, as the coordinator", 1.0, True),
+                                          ("sync_seconds=None", None, False)):
+        other_store, other = BatchStore(workdir / "store", sync_seconds=sync_seconds), new_batch_id()
+        other_store.create(other, {}, [])
+        timed(phases, f"store: write_results ({name})", lambda: write_parts(other_store, other, parts, sync_each))
+        other_store.delete(other)
     return store, batch_id
 
 
@@ -140,16 +156,22 @@ def run(n: int, part_rows: int, workdir: Path) -> dict:
     read = read_phases(store, batch_id, workdir, phases)
     assert read["records_read"] == n and read["counts"]["completed"] + read["counts"]["failed"] == n, read
     first, second = phases["plain write_parquet (first call)"], phases["plain write_parquet (second call)"]
-    synced = phases["store: write_results (fsync, default)"]
-    unsynced = phases["store: write_results (fsync_parts=False)"]
+    synced = phases["store: write_results (default: fsync each second)"]
+    each = phases["store: write_results (fsync each write, as the coordinator)"]
+    unsynced = phases["store: write_results (sync_seconds=None)"]
     return {
         "items": n, "part_rows": part_rows, "phases_seconds": phases,
         "ratios_to_plain_write_first_call": {
-            "write": round(synced / first, 2), "write_fsync_parts_false": round(unsynced / first, 2),
-            "write_and_compact": round((synced + phases["store: compact"]) / first, 2)},
+            "write": round(synced / first, 2), "write_fsync_each": round(each / first, 2),
+            "write_no_fsync": round(unsynced / first, 2),
+            "write_and_compact": round((synced + phases["store: compact"]) / first, 2),
+            **{f"write_in_writes_of_{rows}_rows": round(phases[f"store: write_results in writes of {rows:,} rows"]
+                                                        / first, 2) for rows in SWEEP_ROWS}},
         "ratios_to_plain_write_second_call": {
-            "write": round(synced / second, 2), "write_fsync_parts_false": round(unsynced / second, 2)},
-        "ms_per_part": {"fsync": round(1000 * synced / (n / part_rows), 3),
+            "write": round(synced / second, 2), "write_fsync_each": round(each / second, 2),
+            "write_no_fsync": round(unsynced / second, 2)},
+        "ms_per_part": {"default": round(1000 * synced / (n / part_rows), 3),
+                        "fsync_each": round(1000 * each / (n / part_rows), 3),
                         "no_fsync": round(1000 * unsynced / (n / part_rows), 3)},
         "peak_rss_mib": (peak := round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
         "targets_met": {"store_write_at_most_2x_plain": synced <= 2 * first, "peak_rss_at_most_1_gib": peak <= 1024},
@@ -170,8 +192,8 @@ def main() -> None:
     for baseline in ("first_call", "second_call"):
         for name, ratio in report[f"ratios_to_plain_write_{baseline}"].items():
             print(f"{name + ' / plain write (' + baseline.replace('_', ' ') + ')':<{width}}  {ratio:8.2f} x")
-    print(f"{'ms per results part (fsync / not)':<{width}}  "
-          f"{report['ms_per_part']['fsync']:.3f} / {report['ms_per_part']['no_fsync']:.3f}")
+    print(f"{'ms per write (default / fsync each / none)':<{width}}  "
+          + " / ".join(f"{ms:.3f}" for ms in report["ms_per_part"].values()))
     print(f"{'peak RSS':<{width}}  {report['peak_rss_mib']:8.1f} MiB")
     print("targets met:", ", ".join(f"{name}={met}" for name, met in report["targets_met"].items()))
     print(f"export via {report['export']}")

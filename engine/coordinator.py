@@ -263,11 +263,16 @@ class Coordinator:
     # ---- store I/O ------------------------------------------------------------
 
     async def _flush(self) -> None:
-        if self._buffer:
-            records, self._buffer = self._buffer, []
-            await asyncio.to_thread(self._store.write_results, self.batch_id, records)
+        records, self._buffer = self._buffer, []
+        await asyncio.to_thread(self._persist, records)
         if self._cache is not None:
             await asyncio.to_thread(self._cache.flush)
+
+    def _persist(self, records: list[dict]) -> None:
+        """Append the outcomes, then fsync: a lost machine loses at most one flush interval of them."""
+        if records:
+            self._store.write_results(self.batch_id, records)
+        self._store.sync(self.batch_id)
 
     async def _report_progress(self) -> None:
         while True:

@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 
 from engine.errors import NotFound
-from engine.store import BatchStore, _part_name, _winners, _write_parquet, new_batch_id, validate_batch_id
+import engine.store
+from engine.store import BatchStore, _winners, _write_parquet, new_batch_id, validate_batch_id
 
 
 def items(n: int, start: int = 0) -> pl.DataFrame:
@@ -171,7 +172,7 @@ def test_compact_keeps_records_and_removes_duplicates(store):
     before, counts = records(store, batch_id), store.counts(batch_id)
     store.compact(batch_id)
     parts = list((store._path(batch_id) / "results").glob("*"))
-    assert [p.name for p in parts] == ["part-00000003-compact.parquet"]
+    assert [p.name for p in parts] == ["part-00000002-compact.parquet"]  # after logs 0 (w) and 1 (other)
     assert pl.read_parquet(parts[0])["index"].to_list() == list(range(9))
     assert records(store, batch_id) == before and store.counts(batch_id) == counts
     store.compact(batch_id)  # nothing left to merge
@@ -180,13 +181,15 @@ def test_compact_keeps_records_and_removes_duplicates(store):
 
 def test_crash_during_compact_reads_the_same(store):
     batch_id = make(store, sizes=(6,))
-    store.write_results(batch_id, [outcome(0, "failed"), outcome(1)])
-    store.write_results(batch_id, [outcome(0, label="first"), outcome(1, label="dup")])
-    store.write_results(batch_id, [outcome(0, label="second"), outcome(2, "cancelled")])
+    for rows in ([outcome(0, "failed"), outcome(1)], [outcome(0, label="first"), outcome(1, label="dup")],
+                 [outcome(0, label="second"), outcome(2, "cancelled")]):
+        store.write_results(batch_id, rows)
+        store.close(batch_id)  # as a restarted process would: each write in a log of its own
     before = records(store, batch_id)
-    parts = store._result_parts(batch_id)
+    parts = store._result_files(batch_id)
+    assert [p.name for p in parts] == [f"log-{seq:08d}-w.arrows" for seq in range(3)]
     merged = _winners(parts).collect()
-    _write_parquet(parts[0].parent / _part_name(3, "compact"), merged)
+    _write_parquet(parts[0].parent / "part-00000003-compact.parquet", merged)
     for part in reversed(parts):  # compact's order; check each intermediate state
         assert records(store, batch_id) == before
         part.unlink()
@@ -220,7 +223,7 @@ def test_write_results_rejects_bad_rows(store):
     with pytest.raises(ValueError):
         store.write_results(batch_id, [outcome(0)], writer="../x")
     store.write_results(batch_id, [])
-    assert store._result_parts(batch_id) == []
+    assert store._result_files(batch_id) == []
 
 
 def test_list_batches_newest_first_and_by_owner(store):
@@ -261,11 +264,11 @@ def test_write_order_holds_across_many_parts(store):
 
 
 def test_compact_dedups_a_single_part_and_writes_unsynced(tmp_path):
-    store = BatchStore(tmp_path, fsync_parts=False)
+    store = BatchStore(tmp_path, sync_seconds=None)
     batch_id = make(store, sizes=(3,))
     store.write_results(batch_id, [outcome(1, "failed"), outcome(0), outcome(1)])
     store.compact(batch_id)
-    (part,) = store._result_parts(batch_id)
+    (part,) = store._result_files(batch_id)
     assert pl.read_parquet(part)["status"].to_list() == ["completed", "completed"]
 
 
@@ -273,9 +276,37 @@ def test_reading_while_compaction_removes_parts(store, monkeypatch):
     batch_id = make(store, sizes=(4,))
     store.write_results(batch_id, [outcome(0)])
     store.write_results(batch_id, [outcome(1)])
-    stale = store._result_parts(batch_id)
+    stale = store._result_files(batch_id)
     store.compact(batch_id)
     listings = iter([stale])
-    real = BatchStore._result_parts
-    monkeypatch.setattr(BatchStore, "_result_parts", lambda self, b: next(listings, None) or real(self, b))
+    real = BatchStore._result_files
+    monkeypatch.setattr(BatchStore, "_result_files", lambda self, b: next(listings, None) or real(self, b))
     assert [r["status"] for r in records(store, batch_id)] == ["completed", "completed", "pending", "pending"]
+
+
+def test_a_torn_last_write_is_skipped_and_a_restarted_writer_starts_a_new_log(store):
+    batch_id = make(store, sizes=(6,))
+    store.write_results(batch_id, [outcome(0), outcome(1)])
+    store.write_results(batch_id, [outcome(2), outcome(3, "failed")])
+    (log,) = store._result_files(batch_id)
+    whole = log.read_bytes()
+    log.write_bytes(whole[:-40])  # a crash in the middle of the second write
+    assert [r["status"] for r in records(store, batch_id)] == ["completed", "completed"] + ["pending"] * 4
+    restarted = BatchStore(store.root)  # a new process: never appends after a torn tail
+    restarted.write_results(batch_id, [outcome(2), outcome(3, "failed")])
+    assert [p.name for p in restarted._result_files(batch_id)] == [log.name, "log-00000001-w.arrows"]
+    assert restarted.done_indexes(batch_id).to_list() == [0, 1, 2, 3]
+    log.write_bytes(whole[:10])  # not even the schema is whole
+    assert restarted.done_indexes(batch_id).to_list() == [2, 3]
+
+
+def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypatch):
+    monkeypatch.setattr(engine.store, "LOG_ROWS", 4)
+    batch_id = make(store, sizes=(12,))
+    for start in range(0, 12, 3):
+        store.write_results(batch_id, [outcome(i) for i in range(start, start + 3)])
+    names = [p.name for p in store._result_files(batch_id)]
+    assert names == ["log-00000000-w.arrows", "log-00000001-w.arrows"]  # 6 rows, then 6 more
+    assert [r["index"] for r in records(store, batch_id, chunk_rows=5) if r["status"] == "completed"] == list(range(12))
+    store.compact(batch_id)
+    assert [p.name for p in store._result_files(batch_id)] == ["part-00000002-compact.parquet"]

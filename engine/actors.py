@@ -13,9 +13,11 @@ Serve, the callers and the coordinators.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 
 import ray
+from ray.exceptions import ActorUnschedulableError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from engine.caller import Target
@@ -25,7 +27,10 @@ from engine.operations import OperationPlan
 from engine.ratelimit import Limits
 from engine.runtime import build_caller
 
+log = logging.getLogger(__name__)
+
 NAMESPACE = "agentflow"
+REPLACE_ATTEMPTS = 3  # sends of one part when its caller is lost
 ACTOR_OPTIONS = {"num_cpus": 0, "lifetime": "detached", "namespace": NAMESPACE, "get_if_exists": True}
 
 
@@ -80,48 +85,65 @@ class LLMCallerActor:
         return ray.get_runtime_context().get_node_id()
 
 
-def _round_robin(nodes: list[str], i: int):
-    """Caller i on node i mod n: SPREAD is only best-effort for actors that reserve no CPU.
-
-    Soft affinity: when that node dies, Ray restarts the caller on another one.
-    """
-    if not nodes:
-        return "SPREAD"
-    return NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True)
+def _alive_nodes() -> list[str]:
+    return sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
 
 
 class RayCallerPool:
-    """The shared pool of caller actors, as seen from any process of the cluster."""
+    """The shared pool of caller actors, as seen from any process of the cluster.
+
+    Caller i runs on alive node i mod n, pinned there (hard node affinity):
+    SPREAD, and soft affinity too, are only best-effort for actors that
+    reserve no CPU, and put them all on the head. A pinned caller cannot be
+    restarted when its node is lost; the pool then puts a new caller of the
+    same name on a live node (any process of the cluster may, the name makes
+    them agree) and sends the part again.
+    """
 
     def __init__(self, settings: Settings, pool_name: str = "agentflow", size: int | None = None):
         self.name = pool_name
         self.size = size or settings.callers
-        nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
-        self.callers = [
-            LLMCallerActor.options(
-                name=f"{pool_name}-caller-{i}", scheduling_strategy=_round_robin(nodes, i), **ACTOR_OPTIONS
-            ).remote(settings, pool_name)
-            for i in range(self.size)
-        ]
+        self._settings = settings
+        nodes = _alive_nodes()
+        self.callers = [self._create(i, nodes) for i in range(self.size)]
         self._next = 0
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
         """Split `items` over the callers; outcomes come back in item order."""
         chunk = max(1, math.ceil(len(items) / self.size))
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-        refs = [self._pick().run.remote(plan, target, part) for part in parts]
-        try:
-            parts = await asyncio.gather(*refs)
-        except asyncio.CancelledError:
-            for ref in refs:  # a cancelled batch stops its calls in flight
-                ray.cancel(ref)
-            raise
+        parts = await asyncio.gather(*(self._run_part(plan, target, part) for part in parts))
         return [outcome for part in parts for outcome in part]
 
-    def _pick(self):
-        caller = self.callers[self._next % self.size]
-        self._next += 1
-        return caller
+    async def _run_part(self, plan: OperationPlan, target: Target, part: list[dict]) -> list[dict]:
+        for attempt in range(REPLACE_ATTEMPTS):
+            slot = self._next % self.size
+            self._next += 1
+            caller = self.callers[slot]
+            ref = caller.run.remote(plan, target, part)
+            try:
+                return await ref
+            except asyncio.CancelledError:
+                ray.cancel(ref)  # a cancelled batch stops its calls in flight
+                raise
+            except (RayActorError, ActorUnschedulableError):  # dead, or pinned to a lost node
+                if attempt == REPLACE_ATTEMPTS - 1:
+                    raise
+                await asyncio.to_thread(self._replace, slot, caller)
+
+    def _create(self, slot: int, nodes: list[str]):
+        # get_if_exists: the caller another process made under this name, or a new one.
+        placement = NodeAffinitySchedulingStrategy(nodes[slot % len(nodes)], soft=False) if nodes else "SPREAD"
+        return LLMCallerActor.options(name=f"{self.name}-caller-{slot}", scheduling_strategy=placement,
+                                      **ACTOR_OPTIONS).remote(self._settings, self.name)
+
+    def _replace(self, slot: int, dead) -> None:
+        """A new caller for `slot` on a live node, unless this process replaced it already."""
+        if self.callers[slot] is not dead:
+            return
+        log.warning("caller %s-caller-%d is gone (its node was lost?): starting it again", self.name, slot)
+        ray.kill(dead, no_restart=True)  # dead for good, so its name is free
+        self.callers[slot] = self._create(slot, _alive_nodes())
 
     def kill(self) -> None:
         """Remove the pool's actors (tests; a redeploy with new settings)."""

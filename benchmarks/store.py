@@ -29,6 +29,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.store import BatchStore, new_batch_id  # noqa: E402
+from loaders.export import iter_csv, iter_jsonl_frames  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 SWEEP_ROWS = (5_000, 20_000)
@@ -63,36 +64,15 @@ def synthetic_outcomes(n: int) -> pl.DataFrame:
     )
 
 
-def exporters():
-    """loaders.export's streaming writers if present, else per-chunk polars writes."""
-    try:
-        from loaders.export import iter_csv, iter_jsonl
-        return "loaders.export", iter_csv, iter_jsonl
-    except ImportError:
-        return "polars per chunk (loaders.export not available)", _polars_csv, _polars_jsonl
-
-
-def _flat(chunk: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame([{**r, "result": json.dumps(r["result"]) if r["result"] is not None else None,
-                          "error": json.dumps(r["error"]) if r["error"] else None} for r in chunk])
-
-
-def _polars_csv(chunks):
-    for number, chunk in enumerate(chunks):
-        yield _flat(chunk).write_csv(include_header=number == 0).encode()
-
-
-def _polars_jsonl(chunks):
-    for chunk in chunks:
-        yield pl.DataFrame(chunk).write_ndjson().encode()
-
-
-def export(store, batch_id, writer, path: Path, uses_records: bool) -> int:
-    chunks = store.iter_results(batch_id)
-    source = (r for chunk in chunks for r in chunk) if uses_records else chunks
+def export(store: BatchStore, batch_id: str, fmt: str, path: Path) -> int:
+    """The batch's output as the service streams it: JSONL from frames, CSV from records."""
+    if fmt == "jsonl":
+        pieces = iter_jsonl_frames(store.iter_result_frames(batch_id))
+    else:
+        pieces = iter_csv(r for chunk in store.iter_results(batch_id) for r in chunk)
     with open(path, "wb") as out:
-        for piece in writer(source):
-            out.write(piece if isinstance(piece, bytes) else piece.encode())
+        for piece in pieces:
+            out.write(piece)
     return path.stat().st_size
 
 
@@ -119,19 +99,18 @@ def write_phases(n: int, part_rows: int, workdir: Path, phases: dict) -> tuple[B
     store, batch_id = BatchStore(workdir / "store"), new_batch_id()
     timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
     parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
-    for rows in SWEEP_ROWS:  # larger flushes, as at higher throughput: the fixed cost per write fades
-        other_store, other = BatchStore(workdir / "store"), new_batch_id()
-        other_store.create(other, {}, [])
-        pieces = [outcomes.slice(start, rows) for start in range(0, n, rows)]
-        timed(phases, f"store: write_results in writes of {rows:,} rows", lambda: write_parts(other_store, other, pieces))
-        other_store.delete(other)
-    del inputs, outcomes
     timed(phases, "store: write_results (default: fsync each second)", lambda: write_parts(store, batch_id, parts))
     for name, sync_seconds, sync_each in (("fsync each write, as the coordinator", 1.0, True),
                                           ("sync_seconds=None", None, False)):
         other_store, other = BatchStore(workdir / "store", sync_seconds=sync_seconds), new_batch_id()
         other_store.create(other, {}, [])
         timed(phases, f"store: write_results ({name})", lambda: write_parts(other_store, other, parts, sync_each))
+        other_store.delete(other)
+    for rows in SWEEP_ROWS:  # larger flushes, as at higher throughput: the fixed cost per write fades
+        other_store, other = BatchStore(workdir / "store"), new_batch_id()
+        other_store.create(other, {}, [])
+        pieces = [outcomes.slice(start, rows) for start in range(0, n, rows)]
+        timed(phases, f"store: write_results in writes of {rows:,} rows", lambda: write_parts(other_store, other, pieces))
         other_store.delete(other)
     return store, batch_id
 
@@ -141,13 +120,9 @@ def read_phases(store: BatchStore, batch_id: str, workdir: Path, phases: dict) -
     timed(phases, "store: compact", lambda: store.compact(batch_id))
     counts = timed(phases, "store: counts", lambda: store.counts(batch_id))
     seen = timed(phases, "store: iter_results (all)", lambda: sum(len(c) for c in store.iter_results(batch_id)))
-    how, to_csv, to_jsonl = exporters()
-    sizes = {}
-    for fmt, writer in (("csv", to_csv), ("jsonl", to_jsonl)):
-        path = workdir / f"out.{fmt}"
-        native = how == "loaders.export"
-        sizes[fmt] = timed(phases, f"export {fmt}", lambda: export(store, batch_id, writer, path, native))
-    return {"counts": counts, "records_read": seen, "export": how, "export_bytes": sizes}
+    sizes = {fmt: timed(phases, f"export {fmt}", lambda: export(store, batch_id, fmt, workdir / f"out.{fmt}"))
+             for fmt in ("csv", "jsonl")}
+    return {"counts": counts, "records_read": seen, "export_bytes": sizes}
 
 
 def run(n: int, part_rows: int, workdir: Path) -> dict:
@@ -196,7 +171,6 @@ def main() -> None:
           + " / ".join(f"{ms:.3f}" for ms in report["ms_per_part"].values()))
     print(f"{'peak RSS':<{width}}  {report['peak_rss_mib']:8.1f} MiB")
     print("targets met:", ", ".join(f"{name}={met}" for name, met in report["targets_met"].items()))
-    print(f"export via {report['export']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 

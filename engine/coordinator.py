@@ -38,7 +38,7 @@ def outcome_record(outcome: dict) -> dict:
     return {
         "index": outcome["index"],
         "status": outcome["status"],
-        "result": None if result is None else json.dumps(result, ensure_ascii=False),
+        "result": None if result is None else json.dumps(result, ensure_ascii=False, separators=(",", ":")),
         "error_type": error.get("type"),
         "error_message": error.get("message"),
         "attempts": outcome.get("attempts", 0),

@@ -10,6 +10,8 @@ import json
 from itertools import islice
 from typing import Iterable, Iterator
 
+import polars as pl
+
 from engine.errors import InvalidRequest
 from loaders.csv_export import iter_csv
 
@@ -17,7 +19,7 @@ OUTPUT_FORMATS = ("json", "jsonl", "csv")
 # One encoder for every line: json.dumps with options builds a new one per call (~25% slower).
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
-__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_jsonl", "write_json", "write_results"]
+__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_jsonl", "iter_jsonl_frames", "write_json", "write_results"]
 
 
 def write_json(records: Iterable[dict]) -> bytes:
@@ -30,6 +32,26 @@ def iter_jsonl(records: Iterable[dict], *, chunk_rows: int = 1_000) -> Iterator[
     iterator = iter(records)
     while chunk := list(islice(iterator, chunk_rows)):
         yield "".join(_ENCODER.encode(record) + "\n" for record in chunk).encode()
+
+
+def iter_jsonl_frames(frames: Iterable[pl.DataFrame]) -> Iterator[bytes]:
+    """JSON lines built by Polars from frames of result rows (as `BatchStore.iter_result_frames` gives).
+
+    Columns: index, id, status, result (JSON text, spliced in as it is), error_type,
+    error_message, attempts, cached. The lines hold the same records as
+    `iter_jsonl`, compact, several times faster (no Python object per item).
+    """
+    error = (pl.when(pl.col("error_type").is_null()).then(None)
+             .otherwise(pl.struct(type="error_type", message="error_message")))
+    # Encode with a null result, then splice the stored JSON text in: the first `"result":null`
+    # of a line is that key's, since a quote inside an encoded string is escaped.
+    line = pl.struct("index", "id", "status", pl.lit(None).alias("result"), error.alias("error"),
+                     "attempts", "cached").struct.json_encode()
+    spliced = line.str.replace('"result":null', pl.lit('"result":') + pl.col("result"), literal=True, n=1)
+    lines = pl.when(pl.col("result").is_null()).then(line).otherwise(spliced)
+    for frame in frames:
+        if frame.height:
+            yield (frame.select(lines.str.join("\n")).item() + "\n").encode()
 
 
 def write_results(records: Iterable[dict], format: str, *,

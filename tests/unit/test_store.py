@@ -310,3 +310,25 @@ def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypat
     assert [r["index"] for r in records(store, batch_id, chunk_rows=5) if r["status"] == "completed"] == list(range(12))
     store.compact(batch_id)
     assert [p.name for p in store._result_files(batch_id)] == ["part-00000002-compact.parquet"]
+
+
+def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
+    from engine.coordinator import outcome_record
+    from loaders.export import iter_jsonl, iter_jsonl_frames
+
+    batch_id = new_batch_id()
+    ids = ['quote " and\nnewline', None, "é ünïcode", None, "=1+1", None]
+    store.create(batch_id, {}, [pl.DataFrame({"content": ["x"] * 6, "id": ids, "metadata": [None] * 6},
+                                             schema={"content": pl.String, "id": pl.String, "metadata": pl.String})])
+    store.write_results(batch_id, [
+        outcome_record({"index": 0, "status": "completed", "attempts": 2,
+                        "result": {"label": 'p"ö', "confidence": 0.5, "list": [1, None], "nested": {"result": None}}}),
+        outcome_record({"index": 1, "status": "failed", "error": {"type": "provider_error", "message": 'bad "x"\n'}}),
+        outcome_record({"index": 2, "status": "completed", "result": "plain text", "cached": True}),
+        outcome_record({"index": 4, "status": "cancelled", "error": {"type": "cancelled", "message": "stop"}}),
+    ])
+    from_dicts = b"".join(iter_jsonl(records(store, batch_id))).decode().splitlines()
+    from_frames = b"".join(iter_jsonl_frames(store.iter_result_frames(batch_id, chunk_rows=4))).decode().splitlines()
+    assert [json.loads(line) for line in from_frames] == [json.loads(line) for line in from_dicts]
+    assert len(from_frames) == 6 and json.loads(from_frames[3])["status"] == "pending"
+    assert list(iter_jsonl_frames(store.iter_result_frames(batch_id, offset=6))) == []

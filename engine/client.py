@@ -34,6 +34,9 @@ class Completion:
     logprobs: list | None = None
 
 
+KEEPALIVE_SECONDS = 4.0
+
+
 class ProviderSession:
     """An aiohttp session holding at most `max_connections`, opened in the loop that first uses it.
 
@@ -47,7 +50,10 @@ class ProviderSession:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections)
+            # Idle connections are dropped after 4 s, before servers' own keep-alive
+            # timeouts (uvicorn's is 5 s) close them under a request being sent.
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections,
+                                             keepalive_timeout=KEEPALIVE_SECONDS)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
                                                   timeout=aiohttp.ClientTimeout(total=60.0))
         return self._session

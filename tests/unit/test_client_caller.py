@@ -224,3 +224,19 @@ async def test_the_connection_cap_holds(provider):
     finally:
         await http.close()
     assert provider.peak_in_flight == 3 and provider.authorization == [None] * 12
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(http):
+    """A provider closing idle keep-alive connections (uvicorn after 5 s) costs no failed call."""
+    provider = ScriptedProvider()
+    provider.server = RawTestServer(provider._handle, keepalive_timeout=0.2)
+    await provider.server.start_server()
+    try:
+        client = ChatClient(http, provider.base_url, "k")
+        provider.script(completion("{}"))
+        await client.complete({"model": "m", "messages": []}, timeout=2)
+        await asyncio.sleep(0.5)  # the server has closed the connection by now
+        await client.complete({"model": "m", "messages": []}, timeout=2)
+    finally:
+        await provider.server.close()
+    assert len(provider.seen) == 2

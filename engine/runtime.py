@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine.caller import Caller, RetryPolicy
-from engine.client import ChatClient, new_http_client
+from engine.client import ChatClient, ProviderSession
 from engine.config import ProviderConfig, Settings
 from engine.leases import Lease, LimiterBackend
 
@@ -23,7 +23,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend]) -> Caller:
-    http = new_http_client(settings.caller_concurrency)
+    http = ProviderSession(settings.caller_concurrency)
     clients: dict[str, ChatClient] = {}
     leases: dict[str, Lease] = {}
 

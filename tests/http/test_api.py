@@ -1,41 +1,45 @@
 """The HTTP layer without Ray: TestClient on create_app over an in-process service.
 
-The provider is the real simulator app, reached in-process through httpx2's
-ASGI transport; the callers are a plain `Caller` (LocalCallerPool) and
-batches run on a LocalBatchRunner.
+The provider is the session's simulator process on a loopback port; the
+callers are a plain `Caller` (LocalCallerPool) and batches run on a
+LocalBatchRunner, on the TestClient's event loop.
 """
 
-import httpx2
+import time
+from contextlib import contextmanager
+
 import pytest
 from starlette.testclient import TestClient
 
 from engine.batches import BatchService, LocalBatchRunner
 from engine.caller import Caller
-from engine.client import ChatClient
+from engine.client import ChatClient, ProviderSession
 from engine.config import Settings
 from engine.leases import Lease, LocalLimiterBackend
 from engine.ratelimit import Limits
 from engine.runtime import retry_policy
 from engine.service import EngineService, LocalCallerPool
-from engine.simulator import SimulatorConfig, create_simulator_app
 from engine.store import BatchStore
 from serve_app.api import create_app
 
 
-def make_client(tmp_path, **env) -> TestClient:
-    settings = Settings.from_env({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://sim/v1",
+@contextmanager
+def make_client(tmp_path, simulator, **env):
+    settings = Settings.from_env({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": simulator.base_url,
                                   "AGENTFLOW_STORE": str(tmp_path), **env})
-    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=create_simulator_app(SimulatorConfig(latency_ms=0))))
+    http = ProviderSession(max_connections=16)
     lease = Lease(LocalLimiterBackend(Limits()))
     caller = Caller(lambda p: ChatClient(http, p.base_url, p.api_key), lambda p: lease, retry_policy(settings), 16)
     pool = LocalCallerPool(caller)
     batches = BatchService(settings, BatchStore(settings.store), LocalBatchRunner(settings, BatchStore(settings.store), pool))
-    return TestClient(create_app(EngineService(settings, pool), batches))
+    with TestClient(create_app(EngineService(settings, pool), batches)) as test_client:
+        yield test_client
+        test_client.portal.call(http.close)  # its session lives on the TestClient's loop
 
 
 @pytest.fixture
-def client(tmp_path):
-    with make_client(tmp_path) as test_client:
+def client(tmp_path, clean_simulator):
+    with make_client(tmp_path, clean_simulator) as test_client:
         yield test_client
 
 
@@ -71,18 +75,19 @@ def test_batch_round_trip_in_process(client):
     created = client.post("/api/batches", json={"operation": "summarize", "items": [{"content": f"t {i}"} for i in range(5)]})
     assert created.status_code == 201
     batch_id = created.json()["batch_id"]
-    for _ in range(200):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         status = client.get(f"/api/batches/{batch_id}").json()
         if status["status"] == "completed":
             break
-        client.get("/healthz")  # let the runner's task progress on the client's loop
+        time.sleep(0.05)  # the runner's task progresses on the client's loop meanwhile
     assert status["status"] == "completed" and status["completed_items"] == 5
     csv = client.get(f"/api/batches/{batch_id}/output", params={"format": "csv"}).text.splitlines()
     assert csv[0].startswith("index,id,status") and len(csv) == 6
 
 
-def test_auth_when_keys_are_set(tmp_path):
-    with make_client(tmp_path, AGENTFLOW_API_KEYS="k1") as client:
+def test_auth_when_keys_are_set(tmp_path, clean_simulator):
+    with make_client(tmp_path, clean_simulator, AGENTFLOW_API_KEYS="k1") as client:
         body = {"items": [{"content": "x"}], "categories": ["a"]}
         assert client.post("/api/completions/label", json=body).status_code == 401
         ok = client.post("/api/completions/label", json=body, headers={"authorization": "Bearer k1"})

@@ -1,29 +1,27 @@
 """POST /api/files: a multipart upload becomes an async batch.
 
 The body limit (serve_app.limits.BodyLimit) is enforced on the bytes as
-they arrive, so an oversize upload gets 413 without being read whole;
-Starlette spools the file part to disk past 1 MB. The loaders then
-parse it with Polars, streaming, straight into the store's input parts.
+they arrive, so an oversize upload gets 413 without being read whole. The
+body is parsed as it streams in (serve_app.multipart): the file part goes
+straight to a named file, with no spooled copy in between. The loaders then
+parse that file, streaming, straight into the store's input parts.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.routing import Route, request_response
 
-from engine.errors import InvalidRequest, PayloadTooLarge
+from engine.errors import InvalidRequest
 from engine.models import CONTROL_FIELDS, OPERATIONS, PARAMS, BatchControls, OperationParams, normalise_operation
 from serve_app.auth import Authenticator
 from serve_app.limits import BodyLimit
+from serve_app.multipart import FormReader, boundary_of
+from serve_app.upload_target import UploadTarget
 from serve_app.batch_routes import create_batch
 from serve_app.endpoint import api_endpoint
 
@@ -54,10 +52,10 @@ def _parse_value(name: str, raw: str) -> Any:
     return text
 
 
-def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
+def parse_form_fields(pairs: list[tuple[str, str]]) -> tuple[str, OperationParams, dict, BatchControls]:
     """(operation, its params, loader options, batch controls) from the form's text fields."""
     # An HTML form posts its unused inputs as empty strings: those mean "not given".
-    fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile) and v.strip()}
+    fields = {k: v for k, v in pairs if v.strip()}
     operation = normalise_operation(fields.pop("operation", "").strip())
     if operation not in OPERATIONS:
         raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}", field="operation")
@@ -66,27 +64,6 @@ def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
     controls = BatchControls.model_validate({name: values.pop(name) for name in CONTROL_FIELDS if name in values})
     params = PARAMS[operation].model_validate(values)
     return operation, params, loader, controls
-
-
-def _copy(source, target, digest) -> None:
-    while chunk := source.read(1024 * 1024):
-        if digest is not None:
-            digest.update(chunk)
-        target.write(chunk)
-
-
-async def save_upload(upload: UploadFile, directory: Path, with_digest: bool) -> tuple[Path, str | None]:
-    """Copy the spooled upload to a named file (keeping its extension for format detection).
-
-    The content hash (for Idempotency-Key) is only computed when a key was sent.
-    """
-    suffix = Path(upload.filename or "").suffix.lower()[:10]
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(suffix=suffix, dir=directory)
-    digest = hashlib.sha256() if with_digest else None
-    with os.fdopen(handle, "wb") as target:
-        await asyncio.to_thread(_copy, upload.file, target, digest)
-    return Path(name), digest.hexdigest() if digest else None
 
 
 def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: int) -> list[Route]:
@@ -98,18 +75,21 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
     @api_endpoint
     async def upload(request: Request):
         owner = auth.owner_of(request)
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise InvalidRequest("send the file as multipart/form-data with a 'file' field", field="file")
-        async with request.form(max_files=1, max_fields=100, max_part_size=FORM_FIELD_LIMIT) as form:
-            upload_file = form.get("file")
-            if not isinstance(upload_file, UploadFile):
+        boundary = boundary_of(request.headers.get("content-type", ""))
+        target = UploadTarget(uploads, max_upload_bytes, request.headers.get("idempotency-key") is not None)
+        try:
+            form = FormReader(boundary, target.open, max_fields=100, max_field_bytes=FORM_FIELD_LIMIT)
+            async for chunk in request.stream():
+                form.feed(chunk)
+            form.finish()
+            target.close()
+            if target.path is None:
                 raise InvalidRequest("the form has no 'file' part", field="file")
-            operation, params, loader, controls = parse_form_fields(form)
-            with_key = request.headers.get("idempotency-key") is not None
-            path, digest = await save_upload(upload_file, uploads, with_key)
-        if path.stat().st_size > max_upload_bytes:
-            path.unlink(missing_ok=True)
-            raise PayloadTooLarge(f"the file is larger than {max_upload_bytes:,} bytes", field="file")
+            operation, params, loader, controls = parse_form_fields(form.fields)
+        except BaseException:
+            target.remove()
+            raise
+        path, digest = target.path, target.digest
         try:
             from loaders import read_items
 

@@ -87,3 +87,21 @@ def test_auth_when_keys_are_set(tmp_path):
         assert client.post("/api/completions/label", json=body).status_code == 401
         ok = client.post("/api/completions/label", json=body, headers={"authorization": "Bearer k1"})
         assert ok.status_code == 200
+
+
+def test_upload_framing_and_limits_are_4xx(tmp_path):
+    """POST /api/files reads the multipart body itself: bad framing and limits are clear 4xx, never 500."""
+    with make_client(tmp_path, AGENTFLOW_MAX_UPLOAD_BYTES="1000") as client:
+        form = {"operation": "label", "categories": "a,b"}
+        ok = client.post("/api/files", data=form, files={"file": ("a.csv", b"content\nhello\n")})
+        assert ok.status_code == 201 and ok.json()["total_items"] == 1, ok.text
+        cut = client.post("/api/files", content=b"--B\r\nContent-Disposition: form-data; name=\"file\"; "
+                          b"filename=\"a.csv\"\r\n\r\ncontent\nhello\n",
+                          headers={"content-type": "multipart/form-data; boundary=B"})
+        assert cut.status_code == 400 and "closing boundary" in cut.json()["error"]["message"]
+        big_file = client.post("/api/files", data=form, files={"file": ("a.csv", b"content\n" + b"x\n" * 600)})
+        assert big_file.status_code == 413 and big_file.json()["error"]["field"] == "file"
+        big_field = client.post("/api/files", data={**form, "user_prompt_template": "x" * (1024 * 1024 + 1)},
+                                files={"file": ("a.csv", b"content\nhello\n")})
+        assert big_field.status_code == 413
+        assert not list((tmp_path / "uploads").iterdir())  # no temporary file is left behind

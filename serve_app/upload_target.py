@@ -1,4 +1,8 @@
-"""The named file an upload's file part is written to while the body arrives."""
+"""The named file an upload's file part is written to while the body arrives.
+
+It is also a GrowingFile (loaders.growing): the loaders can parse it while it
+is being written.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import tempfile
 from pathlib import Path
 
 from engine.errors import PayloadTooLarge
-
-WRITE_BUFFER = 1024 * 1024  # fewer, larger writes than the body's 64 KB chunks
+from loaders.growing import GrowingFile
 
 
 class UploadTarget:
@@ -23,6 +26,7 @@ class UploadTarget:
         self.directory = directory
         self.max_bytes = max_bytes
         self.path: Path | None = None
+        self.growing: GrowingFile | None = None
         self.size = 0
         self._digest = hashlib.sha256() if with_digest else None
         self._file = None
@@ -33,7 +37,8 @@ class UploadTarget:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.directory)
         self.path = Path(name)
-        self._file = os.fdopen(handle, "wb", buffering=WRITE_BUFFER)
+        self.growing = GrowingFile(self.path)
+        self._file = os.fdopen(handle, "wb")
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -43,6 +48,8 @@ class UploadTarget:
         if self._digest is not None:
             self._digest.update(data)
         self._file.write(data)
+        self._file.flush()  # a reader of the growing file sees only what reached the file
+        self.growing.grew(self.size)
 
     @property
     def digest(self) -> str | None:
@@ -54,5 +61,7 @@ class UploadTarget:
 
     def remove(self) -> None:
         self.close()
+        if self.growing is not None:
+            self.growing.abort()
         if self.path is not None:
             self.path.unlink(missing_ok=True)

@@ -105,3 +105,36 @@ def test_upload_framing_and_limits_are_4xx(tmp_path):
                                 files={"file": ("a.csv", b"content\nhello\n")})
         assert big_field.status_code == 413
         assert not list((tmp_path / "uploads").iterdir())  # no temporary file is left behind
+
+
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, dict]:
+    """A multipart body with the parts in this order: (name, filename or None, value)."""
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--B\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return body + b"--B--\r\n", {"content-type": "multipart/form-data; boundary=B"}
+
+
+def test_upload_fields_after_the_file_are_honoured(client):
+    """The file is parsed while it arrives with the fields sent before it; a field after it restarts that."""
+    csv = b"text,ref\nhello,r1\nworld,r2\n"
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"),
+                              ("file", "in.csv", csv), ("content_column", None, b"text"), ("dry_run", None, b"true"))
+    late = client.post("/api/files", content=body, headers=headers)
+    assert late.status_code == 200 and late.json()["dry_run"] and late.json()["total_items"] == 2, late.text
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"), ("file", "in.csv", csv))
+    ambiguous = client.post("/api/files", content=body, headers=headers)  # two text columns, no content_column
+    assert ambiguous.status_code == 422 and ambiguous.json()["error"]["field"] == "content_column"
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"),
+                              ("file", "bad.csv", b"content,team\na,1\nb,2,3\n"))
+    bad = client.post("/api/files", content=body, headers=headers)
+    assert bad.status_code == 422 and "line 3" in bad.json()["error"]["message"]
+
+
+def test_upload_with_an_idempotency_key_is_created_once(client):
+    form, files = {"operation": "label", "categories": "a,b"}, {"file": ("a.csv", b"content\nhello\n")}
+    first = client.post("/api/files", data=form, files=files, headers={"idempotency-key": "k1"})
+    again = client.post("/api/files", data=form, files=files, headers={"idempotency-key": "k1"})
+    assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
+    assert again.json()["batch_id"] == first.json()["batch_id"]

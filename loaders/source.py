@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
 from engine.errors import InvalidRequest
+from loaders.growing import GrowingFile
 
-# A str is always a path, never the file's text.
+# A str is always a path, never the file's text. A path may be a GrowingFile (still being written).
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "txt", "parquet")
@@ -33,7 +34,7 @@ def open_source(source: Source) -> Iterator[BinaryIO]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(bytes(source))
         return
-    with open(source, "rb") as stream:
+    with source.open() if isinstance(source, GrowingFile) else open(source, "rb") as stream:
         yield stream
 
 

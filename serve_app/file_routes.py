@@ -1,29 +1,34 @@
 """POST /api/files: a multipart upload becomes an async batch.
 
 The body limit (serve_app.limits.BodyLimit) is enforced on the bytes as
-they arrive, so an oversize upload gets 413 without being read whole;
-Starlette spools the file part to disk past 1 MB. The loaders then
-parse it with Polars, streaming, straight into the store's input parts.
+they arrive, so an oversize upload gets 413 without being read whole. The
+body is parsed as it streams in (serve_app.multipart): the file part goes
+straight to a named file, with no spooled copy in between.
+
+The loaders parse that file, streaming, straight into the store's input
+parts, and they start while it still arrives (a loaders.growing.GrowingFile),
+with the text fields sent before the file. The batch commits only once the
+body is whole; if a field came after the file, that early work is dropped and
+the file parsed again with every field.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import UploadFile
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import Route, request_response
 
-from engine.errors import InvalidRequest, PayloadTooLarge
+from engine.errors import InvalidRequest
 from engine.models import CONTROL_FIELDS, OPERATIONS, PARAMS, BatchControls, OperationParams, normalise_operation
 from serve_app.auth import Authenticator
 from serve_app.limits import BodyLimit
+from serve_app.multipart import FormReader, boundary_of
+from serve_app.upload_target import UploadTarget
 from serve_app.batch_routes import create_batch
 from serve_app.endpoint import api_endpoint
 
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 FORM_FIELD_LIMIT = 1024 * 1024
 FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing around the file
+MAX_EARLY_UPLOADS = 2  # uploads parsed while they arrive at once; more are parsed once received
 JSON_FIELDS = ("fields", "runtime_categories", "response_format", "categories")
 LIST_FIELDS = ("categories", "metadata_columns")
 BOOL_FIELDS = ("multi_label", "include_context", "include_rationale", "dry_run", "cache")
@@ -54,10 +60,10 @@ def _parse_value(name: str, raw: str) -> Any:
     return text
 
 
-def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
+def parse_form_fields(pairs: list[tuple[str, str]]) -> tuple[str, OperationParams, dict, BatchControls]:
     """(operation, its params, loader options, batch controls) from the form's text fields."""
     # An HTML form posts its unused inputs as empty strings: those mean "not given".
-    fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile) and v.strip()}
+    fields = {k: v for k, v in pairs if v.strip()}
     operation = normalise_operation(fields.pop("operation", "").strip())
     if operation not in OPERATIONS:
         raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}", field="operation")
@@ -68,25 +74,11 @@ def parse_form_fields(form) -> tuple[str, OperationParams, dict, BatchControls]:
     return operation, params, loader, controls
 
 
-def _copy(source, target, digest) -> None:
-    while chunk := source.read(1024 * 1024):
-        if digest is not None:
-            digest.update(chunk)
-        target.write(chunk)
-
-
-async def save_upload(upload: UploadFile, directory: Path, with_digest: bool) -> tuple[Path, str | None]:
-    """Copy the spooled upload to a named file (keeping its extension for format detection).
-
-    The content hash (for Idempotency-Key) is only computed when a key was sent.
-    """
-    suffix = Path(upload.filename or "").suffix.lower()[:10]
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(suffix=suffix, dir=directory)
-    digest = hashlib.sha256() if with_digest else None
-    with os.fdopen(handle, "wb") as target:
-        await asyncio.to_thread(_copy, upload.file, target, digest)
-    return Path(name), digest.hexdigest() if digest else None
+async def _discard(task: asyncio.Task) -> None:
+    """Wait until an early batch has stopped; its error (UploadAborted, mostly) is of no interest."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: int) -> list[Route]:
@@ -94,32 +86,76 @@ def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: 
 
     idempotency = IdempotencyIndex(batches.settings.store)
     uploads = Path(batches.settings.store) / "uploads"
+    early_running = 0  # uploads being parsed while they arrive (one event loop: a plain counter)
+
+    async def make_batch(request: Request, owner: str, pairs: list[tuple[str, str]], source, digest: str | None):
+        """The batch of a file (a path, or a GrowingFile still arriving) and the form's text fields."""
+        from loaders import read_items
+
+        operation, params, loader, controls = parse_form_fields(pairs)
+        fmt = loader.pop("format", None)
+        # In a thread: without a format or an extension, read_items sniffs the file's first bytes,
+        # which for a GrowingFile only arrive through this event loop.
+        frames = await asyncio.to_thread(read_items, source, fmt, **loader)
+        key_body = json.dumps([operation, params.model_dump(mode="json"), loader, digest]).encode()
+        return await create_batch(batches, idempotency, request, owner, operation, params, frames,
+                                  key_body, "file", controls)
+
+    def start_early(request: Request, owner: str, pairs: list[tuple[str, str]], target: UploadTarget):
+        """Start creating the batch while its file arrives, from the fields sent before the file.
+
+        None if those fields are not valid (the body is then read whole and the error
+        raised in the usual order: a missing file first), or if MAX_EARLY_UPLOADS are
+        already running: each holds a thread of the event loop's default executor
+        for as long as its client takes to send the file.
+        """
+        nonlocal early_running
+        if early_running >= MAX_EARLY_UPLOADS:
+            return None
+        try:
+            parse_form_fields(pairs)
+        except (InvalidRequest, ValidationError):
+            return None
+        early_running += 1
+        task = asyncio.create_task(make_batch(request, owner, pairs, target.growing, None))
+        task.add_done_callback(_early_done)
+        return task
+
+    def _early_done(_task) -> None:
+        nonlocal early_running
+        early_running -= 1
 
     @api_endpoint
     async def upload(request: Request):
         owner = auth.owner_of(request)
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise InvalidRequest("send the file as multipart/form-data with a 'file' field", field="file")
-        async with request.form(max_files=1, max_fields=100, max_part_size=FORM_FIELD_LIMIT) as form:
-            upload_file = form.get("file")
-            if not isinstance(upload_file, UploadFile):
-                raise InvalidRequest("the form has no 'file' part", field="file")
-            operation, params, loader, controls = parse_form_fields(form)
-            with_key = request.headers.get("idempotency-key") is not None
-            path, digest = await save_upload(upload_file, uploads, with_key)
-        if path.stat().st_size > max_upload_bytes:
-            path.unlink(missing_ok=True)
-            raise PayloadTooLarge(f"the file is larger than {max_upload_bytes:,} bytes", field="file")
+        boundary = boundary_of(request.headers.get("content-type", ""))
+        with_key = request.headers.get("idempotency-key") is not None
+        target = UploadTarget(uploads, max_upload_bytes, with_key)
+        form = FormReader(boundary, target.open, max_fields=100, max_field_bytes=FORM_FIELD_LIMIT)
+        early, early_fields = None, None
         try:
-            from loaders import read_items
-
-            fmt = loader.pop("format", None)
-            frames = read_items(path, fmt, **loader)
-            key_body = json.dumps([operation, params.model_dump(mode="json"), loader, digest]).encode()
-            return await create_batch(batches, idempotency, request, owner, operation, params, frames,
-                                      key_body, "file", controls)
+            async for chunk in request.stream():
+                form.feed(chunk)
+                # Parse and store the file while it arrives (the batch commits only once the body is
+                # whole). Not with an Idempotency-Key: its claim needs the hash of the whole file.
+                if early_fields is None and target.growing is not None and not with_key:
+                    early_fields = list(form.fields)
+                    early = start_early(request, owner, early_fields, target)
+            form.finish()
+            target.close()
+            if target.path is None:
+                raise InvalidRequest("the form has no 'file' part", field="file")
+            if early is not None and form.fields == early_fields:
+                target.growing.finish()  # no field came after the file: the early batch may commit
+                return await early
+            if early is not None:  # a field came after the file: read the file again, with every field
+                target.growing.abort()
+                await _discard(early)
+            return await make_batch(request, owner, form.fields, target.path, target.digest)
         finally:
-            path.unlink(missing_ok=True)
+            target.remove()  # aborts an early batch still reading (it then never commits)
+            if early is not None:
+                await _discard(early)
 
     limit = BodyLimit(request_response(upload), max_upload_bytes + FORM_OVERHEAD)
     return [Route("/api/files", limit, methods=["POST"])]

@@ -92,3 +92,54 @@ def test_auth_when_keys_are_set(tmp_path, clean_simulator):
         assert client.post("/api/completions/label", json=body).status_code == 401
         ok = client.post("/api/completions/label", json=body, headers={"authorization": "Bearer k1"})
         assert ok.status_code == 200
+
+
+def test_upload_framing_and_limits_are_4xx(tmp_path):
+    """POST /api/files reads the multipart body itself: bad framing and limits are clear 4xx, never 500."""
+    with make_client(tmp_path, AGENTFLOW_MAX_UPLOAD_BYTES="1000") as client:
+        form = {"operation": "label", "categories": "a,b"}
+        ok = client.post("/api/files", data=form, files={"file": ("a.csv", b"content\nhello\n")})
+        assert ok.status_code == 201 and ok.json()["total_items"] == 1, ok.text
+        cut = client.post("/api/files", content=b"--B\r\nContent-Disposition: form-data; name=\"file\"; "
+                          b"filename=\"a.csv\"\r\n\r\ncontent\nhello\n",
+                          headers={"content-type": "multipart/form-data; boundary=B"})
+        assert cut.status_code == 400 and "closing boundary" in cut.json()["error"]["message"]
+        big_file = client.post("/api/files", data=form, files={"file": ("a.csv", b"content\n" + b"x\n" * 600)})
+        assert big_file.status_code == 413 and big_file.json()["error"]["field"] == "file"
+        big_field = client.post("/api/files", data={**form, "user_prompt_template": "x" * (1024 * 1024 + 1)},
+                                files={"file": ("a.csv", b"content\nhello\n")})
+        assert big_field.status_code == 413
+        assert not list((tmp_path / "uploads").iterdir())  # no temporary file is left behind
+
+
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, dict]:
+    """A multipart body with the parts in this order: (name, filename or None, value)."""
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--B\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return body + b"--B--\r\n", {"content-type": "multipart/form-data; boundary=B"}
+
+
+def test_upload_fields_after_the_file_are_honoured(client):
+    """The file is parsed while it arrives with the fields sent before it; a field after it restarts that."""
+    csv = b"text,ref\nhello,r1\nworld,r2\n"
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"),
+                              ("file", "in.csv", csv), ("content_column", None, b"text"), ("dry_run", None, b"true"))
+    late = client.post("/api/files", content=body, headers=headers)
+    assert late.status_code == 200 and late.json()["dry_run"] and late.json()["total_items"] == 2, late.text
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"), ("file", "in.csv", csv))
+    ambiguous = client.post("/api/files", content=body, headers=headers)  # two text columns, no content_column
+    assert ambiguous.status_code == 422 and ambiguous.json()["error"]["field"] == "content_column"
+    body, headers = multipart(("operation", None, b"label"), ("categories", None, b"a,b"),
+                              ("file", "bad.csv", b"content,team\na,1\nb,2,3\n"))
+    bad = client.post("/api/files", content=body, headers=headers)
+    assert bad.status_code == 422 and "line 3" in bad.json()["error"]["message"]
+
+
+def test_upload_with_an_idempotency_key_is_created_once(client):
+    form, files = {"operation": "label", "categories": "a,b"}, {"file": ("a.csv", b"content\nhello\n")}
+    first = client.post("/api/files", data=form, files=files, headers={"idempotency-key": "k1"})
+    again = client.post("/api/files", data=form, files=files, headers={"idempotency-key": "k1"})
+    assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
+    assert again.json()["batch_id"] == first.json()["batch_id"]

@@ -1,0 +1,67 @@
+"""The named file an upload's file part is written to while the body arrives.
+
+It is also a GrowingFile (loaders.growing): the loaders can parse it while it
+is being written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from engine.errors import PayloadTooLarge
+from loaders.growing import GrowingFile
+
+
+class UploadTarget:
+    """A temporary file under `directory`, keeping the upload's extension (for format detection).
+
+    Stops with PayloadTooLarge as soon as more than `max_bytes` were written; the
+    content hash (for Idempotency-Key) is only computed when `with_digest`.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int, with_digest: bool):
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.path: Path | None = None
+        self.growing: GrowingFile | None = None
+        self.size = 0
+        self._digest = hashlib.sha256() if with_digest else None
+        self._file = None
+
+    def open(self, filename: str):
+        """Create the file for an upload called `filename`; return its writer."""
+        suffix = Path(filename).suffix.lower()[:10]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(suffix=suffix, dir=self.directory)
+        self.path = Path(name)
+        self.growing = GrowingFile(self.path)
+        self._file = os.fdopen(handle, "wb")
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise PayloadTooLarge(f"the file is larger than {self.max_bytes:,} bytes", field="file")
+        if self._digest is not None:
+            self._digest.update(data)
+        self._file.write(data)
+        self._file.flush()  # a reader of the growing file sees only what reached the file
+        self.growing.grew(self.size)
+
+    @property
+    def digest(self) -> str | None:
+        return self._digest.hexdigest() if self._digest is not None else None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def remove(self) -> None:
+        self.close()
+        if self.growing is not None:
+            self.growing.abort()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

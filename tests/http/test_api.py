@@ -94,9 +94,9 @@ def test_auth_when_keys_are_set(tmp_path, clean_simulator):
         assert ok.status_code == 200
 
 
-def test_upload_framing_and_limits_are_4xx(tmp_path):
+def test_upload_framing_and_limits_are_4xx(tmp_path, clean_simulator):
     """POST /api/files reads the multipart body itself: bad framing and limits are clear 4xx, never 500."""
-    with make_client(tmp_path, AGENTFLOW_MAX_UPLOAD_BYTES="1000") as client:
+    with make_client(tmp_path, clean_simulator, AGENTFLOW_MAX_UPLOAD_BYTES="1000") as client:
         form = {"operation": "label", "categories": "a,b"}
         ok = client.post("/api/files", data=form, files={"file": ("a.csv", b"content\nhello\n")})
         assert ok.status_code == 201 and ok.json()["total_items"] == 1, ok.text

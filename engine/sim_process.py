@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # a runtime dependency (httpx itself is a dev one)
 
 from engine.simulator import SimulatorConfig
 

@@ -39,7 +39,7 @@ class Target:
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
-    max_repairs: int = 2
+    max_repairs: int = 3
     timeout: float = 60.0
     backoff_base: float = 0.5
     backoff_cap: float = 20.0

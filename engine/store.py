@@ -39,7 +39,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -49,10 +48,10 @@ from typing import Callable, Iterable, Iterator
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from engine.errors import Conflict, NotFound
+from engine.results_log import ResultsLog, read_log
 from loaders.read import rechunk
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -96,7 +95,7 @@ class BatchStore:
         self.sync_seconds = sync_seconds
         self._batches = self.root / "batches"
         self._next_seq: dict[str, int] = {}  # batch_id -> seq of its next results file
-        self._logs: dict[tuple[str, str], _ResultsLog] = {}  # (batch_id, writer) -> its open log
+        self._logs: dict[tuple[str, str], ResultsLog] = {}  # (batch_id, writer) -> its open log
 
     # ---- batches and meta ---------------------------------------------------
 
@@ -322,12 +321,12 @@ class BatchStore:
             self._next_seq[batch_id] = _seq_of(files[-1]) + 1 if files else 0
         return self._next_seq[batch_id]
 
-    def _log(self, batch_id: str, writer: str) -> "_ResultsLog":
+    def _log(self, batch_id: str, writer: str) -> ResultsLog:
         """This process's open log for `writer`; a new one (the next seq) if there is none."""
         log = self._logs.get((batch_id, writer))
         if log is None:
             seq = self._seq(batch_id)
-            log = _ResultsLog(self._path(batch_id) / "results" / f"log-{seq:08d}-{writer}.arrows")
+            log = ResultsLog(self._path(batch_id) / "results" / f"log-{seq:08d}-{writer}.arrows", ARROW_SCHEMA)
             self._logs[(batch_id, writer)] = log
             self._next_seq[batch_id] = seq + 1
         return log
@@ -369,59 +368,9 @@ class BatchStore:
 ARROW_SCHEMA = pl.DataFrame(schema=OUTCOME_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
 
 
-class _ResultsLog:
-    """An append-only Arrow IPC stream of outcomes, written by this process only."""
-
-    def __init__(self, path: Path):
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        self.rows, self._dirty, self._synced_at = 0, True, time.monotonic()
-        _write_all(self._fd, ARROW_SCHEMA.serialize())
-
-    def append(self, table: pa.Table) -> None:
-        """One write(2) per call, so a crash tears at most the last one, which readers skip."""
-        batches = table.to_batches()
-        data = batches[0].serialize() if len(batches) == 1 else b"".join(b.serialize() for b in batches)
-        _write_all(self._fd, data)
-        self.rows += table.num_rows
-        self._dirty = True
-
-    def unsynced_seconds(self) -> float:
-        return time.monotonic() - self._synced_at if self._dirty else 0.0
-
-    def sync(self) -> None:
-        if self._dirty:
-            os.fsync(self._fd)
-            self._dirty, self._synced_at = False, time.monotonic()
-
-    def close(self, sync: bool) -> None:
-        try:
-            if sync:
-                self.sync()
-        finally:
-            os.close(self._fd)
-
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_log(path: Path) -> pa.Table:
-    """The whole writes of a results log; a torn or half-written last one is left out."""
-    data = pa.py_buffer(path.read_bytes())  # FileNotFoundError if compacted away: the caller lists again
-    batches = []
-    try:
-        for batch in ipc.open_stream(data):
-            batches.append(batch)
-    except (pa.ArrowException, OSError):  # the tail of a log being written, or torn by a crash
-        pass
-    return pa.Table.from_batches(batches, schema=ARROW_SCHEMA)
-
-
 def _scan(path: Path) -> pl.LazyFrame:
     if path.suffix == ".arrows":
-        return pl.from_arrow(_read_log(path)).lazy()
+        return pl.from_arrow(read_log(path, ARROW_SCHEMA)).lazy()
     return pl.scan_parquet(path)
 
 

@@ -187,7 +187,7 @@ def test_crash_during_compact_reads_the_same(store):
         store.close(batch_id)  # as a restarted process would: each write in a log of its own
     before = records(store, batch_id)
     parts = store._result_files(batch_id)
-    assert [p.name for p in parts] == [f"log-{seq:08d}-w.arrows" for seq in range(3)]
+    assert [p.name for p in parts] == [f"log-{seq:08d}-w.aflog" for seq in range(3)]
     merged = _winners(parts).collect()
     _write_parquet(parts[0].parent / "part-00000003-compact.parquet", merged)
     for part in reversed(parts):  # compact's order; check each intermediate state
@@ -294,10 +294,23 @@ def test_a_torn_last_write_is_skipped_and_a_restarted_writer_starts_a_new_log(st
     assert [r["status"] for r in records(store, batch_id)] == ["completed", "completed"] + ["pending"] * 4
     restarted = BatchStore(store.root)  # a new process: never appends after a torn tail
     restarted.write_results(batch_id, [outcome(2), outcome(3, "failed")])
-    assert [p.name for p in restarted._result_files(batch_id)] == [log.name, "log-00000001-w.arrows"]
+    assert [p.name for p in restarted._result_files(batch_id)] == [log.name, "log-00000001-w.aflog"]
     assert restarted.done_indexes(batch_id).to_list() == [0, 1, 2, 3]
-    log.write_bytes(whole[:10])  # not even the schema is whole
+    log.write_bytes(whole[:10])  # not even the first record's length is whole
     assert restarted.done_indexes(batch_id).to_list() == [2, 3]
+
+
+def test_a_log_damaged_by_a_lost_machine_is_read_up_to_the_damage(store):
+    batch_id = make(store, sizes=(6,))
+    store.write_results(batch_id, [outcome(0), outcome(1)])
+    store.write_results(batch_id, [outcome(2), outcome(3)])
+    (log,) = store._result_files(batch_id)
+    whole = log.read_bytes()
+    # An append that never reached the disk can read back as zeros: its length is whole, its bytes are not.
+    log.write_bytes(whole[:-60] + bytes(60))
+    assert store.done_indexes(batch_id).to_list() == [0, 1]
+    log.write_bytes(b"not a results log at all")
+    assert store.done_indexes(batch_id).to_list() == []
 
 
 def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypatch):
@@ -306,7 +319,7 @@ def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypat
     for start in range(0, 12, 3):
         store.write_results(batch_id, [outcome(i) for i in range(start, start + 3)])
     names = [p.name for p in store._result_files(batch_id)]
-    assert names == ["log-00000000-w.arrows", "log-00000001-w.arrows"]  # 6 rows, then 6 more
+    assert names == ["log-00000000-w.aflog", "log-00000001-w.aflog"]  # 6 rows, then 6 more
     assert [r["index"] for r in records(store, batch_id, chunk_rows=5) if r["status"] == "completed"] == list(range(12))
     store.compact(batch_id)
     assert [p.name for p in store._result_files(batch_id)] == ["part-00000002-compact.parquet"]

@@ -13,8 +13,8 @@ Outcomes are appended to a log (engine.results_log: one lz4 Arrow IPC record
 per write): a write costs one `write(2)` instead of a new Parquet file, about
 0.2 ms for a thousand outcomes against 1 ms. A log is only ever appended to by
 the process that created it; a reader stops at a torn or damaged last record,
-so it sees whole writes only. A log is
-fsynced at most every `sync_seconds` (and when it is closed): a process crash
+so it sees whole writes only. A log is fsynced at most every `sync_seconds`
+(and when it is closed): a process crash
 loses nothing, losing the machine loses at most the last `sync_seconds` of
 results, which a resumed batch runs again. At the end of a run `compact()`
 merges everything into one sorted Parquet part.
@@ -27,52 +27,41 @@ Readers keep exactly one, by this rule:
 "First" is write order: parts by `seq`, rows in file order. A repeated
 delivery never changes an answer, and a retry of failed items can turn
 `failed` (or `cancelled`) into `completed`, never the reverse.
+
+The frames of outcome rows (schema, checks, that rule) are engine.outcome_rows;
+the file writes and reads, engine.store_files.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
 import tempfile
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from engine.errors import Conflict, NotFound
-from engine.results_log import ResultsLog, read_log
+from engine.outcome_rows import OUTCOME_SCHEMA, OUTPUT_COLUMNS, TERMINAL, outcome_frame, output_records, winners
+from engine.results_log import ResultsLog
+from engine.store_files import (LOG_SUFFIX, file_lock, index_spans, scan_results, thread_lock, write_atomic,
+                                write_input, write_json, write_outcome_parquet)
 from loaders.read import rechunk
 
-TERMINAL = ("completed", "failed", "cancelled")
-INPUT_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
-OUTCOME_SCHEMA = {
-    "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
-    "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean,
-}
-# A row of output, before its result is parsed: what iter_result_frames yields, in this order.
-OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
-INPUT_PART_ROWS = 100_000
+__all__ = ["BatchStore", "OUTCOME_SCHEMA", "OUTPUT_COLUMNS", "TERMINAL", "new_batch_id", "validate_batch_id"]
+
 LOG_ROWS = 100_000  # a results log is closed, and the next one begun, past this many rows
-ROW_GROUP_ROWS = 10_000  # small row groups let a filter on `index` skip most of a file
 COMPACT_ROWS = 100_000  # indexes merged at a time by compact()
 
 _BATCH_ID = re.compile(r"batch_[A-Za-z0-9_-]{8,64}")
 _WRITER = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _RESULT_FILE = re.compile(r"(?:part-(\d+)-([A-Za-z0-9_-]+)\.parquet|log-(\d+)-([A-Za-z0-9_-]+)\.aflog)")
-
-_STATUS = pl.Enum(TERMINAL)
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 def new_batch_id() -> str:
@@ -108,9 +97,9 @@ class BatchStore:
         self._batches.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{batch_id}-", dir=self._batches))
         try:
-            total = _write_input(tmp / "input", items)
+            total = write_input(tmp / "input", items)
             (tmp / "results").mkdir()
-            _write_json(tmp / "meta.json", {**meta, "batch_id": batch_id, "total_items": total})
+            write_json(tmp / "meta.json", {**meta, "batch_id": batch_id, "total_items": total})
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -128,10 +117,10 @@ class BatchStore:
         """Apply `changes` to the meta atomically; return the new meta."""
         path = self._path(batch_id) / "meta.json"
         # The API process (cancel) and the coordinator both update: lock across threads and processes.
-        with _thread_lock(str(path)), _file_lock(path.with_name("meta.lock"), batch_id):
+        with thread_lock(str(path)), file_lock(path.with_name("meta.lock"), batch_id):
             meta = self.read_meta(batch_id)
             meta.update(changes)
-            _write_json(path, meta)
+            write_json(path, meta)
         return meta
 
     def list_batches(self, owner: str | None = None) -> list[dict]:
@@ -189,11 +178,11 @@ class BatchStore:
         """
         if not _WRITER.fullmatch(writer):
             raise ValueError(f"writer must match {_WRITER.pattern}")
-        frame = _outcome_frame(outcomes)
+        frame = outcome_frame(outcomes)
         if frame.is_empty():
             return
         results = self._path(batch_id) / "results"
-        with _thread_lock(str(results)):
+        with thread_lock(str(results)):
             log = self._log(batch_id, writer)
             try:
                 log.append(frame)
@@ -207,14 +196,14 @@ class BatchStore:
 
     def sync(self, batch_id: str) -> None:
         """fsync the batch's open results logs (a no-op when nothing was written since the last)."""
-        with _thread_lock(str(self._path(batch_id) / "results")):
+        with thread_lock(str(self._path(batch_id) / "results")):
             for (owner, _), log in self._logs.items():
                 if owner == batch_id:
                     log.sync()
 
     def close(self, batch_id: str) -> None:
         """Close (and fsync, unless sync_seconds is None) the batch's open results logs."""
-        with _thread_lock(str(self._path(batch_id) / "results")):
+        with thread_lock(str(self._path(batch_id) / "results")):
             for owner, writer in [key for key in self._logs if key[0] == batch_id]:
                 self._close_log(owner, writer)
 
@@ -224,17 +213,17 @@ class BatchStore:
         A Series, not a set: 8 bytes an index instead of ~60, and `iter_input(skip=...)`
         filters with it vectorised; `i in series` and `len()` still work.
         """
-        winners = _winners(self._result_files(batch_id))
+        kept = _winners(self._result_files(batch_id))
         if not include_failed:
-            winners = winners.filter(pl.col("status") != "failed")
-        return winners.select("index").collect()["index"]
+            kept = kept.filter(pl.col("status") != "failed")
+        return kept.select("index").collect()["index"]
 
     def counts(self, batch_id: str) -> dict:
         """Deduplicated completed/failed/cancelled counts and the winning records' tokens."""
         out = {status: 0 for status in TERMINAL} | {"prompt_tokens": 0, "completion_tokens": 0}
-        winners = _winners(self._result_files(batch_id))
+        kept = _winners(self._result_files(batch_id))
         tokens = ("prompt_tokens", "completion_tokens")
-        for row in winners.group_by("status").agg(pl.len(), *map(pl.sum, tokens)).collect().iter_rows(named=True):
+        for row in kept.group_by("status").agg(pl.len(), *map(pl.sum, tokens)).collect().iter_rows(named=True):
             out[row["status"]] = row["len"]
             out.update({name: out[name] + row[name] for name in tokens})
         return out
@@ -251,15 +240,15 @@ class BatchStore:
         """
         self.close(batch_id)
         results = self._path(batch_id) / "results"
-        with _thread_lock(str(results)):
+        with thread_lock(str(results)):
             files = self._result_files(batch_id)
             if not files or (len(files) == 1 and files[0].name.endswith("-compact.parquet")):
                 return
-            spans = _spans(files)
+            spans = index_spans(files)
             end = max((last for _, _, last in spans), default=-1) + 1
             windows = self._result_windows(batch_id, 0, end, COMPACT_ROWS, spans)
             seq = _seq_of(files[-1]) + 1
-            _write_atomic(results / f"part-{seq:08d}-compact.parquet", lambda f: _write_frames(f, windows))
+            write_atomic(results / f"part-{seq:08d}-compact.parquet", lambda f: write_outcome_parquet(f, windows))
             self._next_seq[batch_id] = seq + 1
             for file in reversed(files):
                 file.unlink(missing_ok=True)
@@ -272,7 +261,7 @@ class BatchStore:
         JSON), error ({"type", "message"} or None), attempts, cached.
         """
         for frame in self.iter_result_frames(batch_id, offset, limit, chunk_rows):
-            yield _records(frame)
+            yield output_records(frame)
 
     def iter_result_frames(self, batch_id: str, offset: int = 0, limit: int | None = None,
                            chunk_rows: int = 10_000) -> Iterator[pl.DataFrame]:
@@ -328,7 +317,7 @@ class BatchStore:
         log = self._logs.get((batch_id, writer))
         if log is None:
             seq = self._seq(batch_id)
-            log = ResultsLog(self._path(batch_id) / "results" / f"log-{seq:08d}-{writer}.aflog")
+            log = ResultsLog(self._path(batch_id) / "results" / f"log-{seq:08d}-{writer}{LOG_SUFFIX}")
             self._logs[(batch_id, writer)] = log
             self._next_seq[batch_id] = seq + 1
         return log
@@ -353,7 +342,7 @@ class BatchStore:
             end = min(start + rows, high)
             for _ in range(3):
                 try:
-                    spans = spans or _spans(self._result_files(batch_id))
+                    spans = spans or index_spans(self._result_files(batch_id))
                     files = [path for path, first, last in spans if first < end and last >= start]
                     frame = _winners(files, pl.col("index").is_between(start, end, closed="left")).collect()
                     break
@@ -364,34 +353,9 @@ class BatchStore:
             yield frame
 
 
-# ---- results files --------------------------------------------------------------
-
-
-def _scan(path: Path) -> pl.LazyFrame:
-    if path.suffix == ".aflog":
-        return read_log(path, OUTCOME_SCHEMA).lazy()
-    return pl.scan_parquet(path)
-
-
 def _winners(files: list[Path], where: pl.Expr | None = None) -> pl.LazyFrame:
     """One record per index by the module's rule, sorted by index."""
-    if not files:
-        return pl.LazyFrame(schema=OUTCOME_SCHEMA)
-    scan = pl.concat([_scan(path) for path in files])  # rows in file order, files in list (= write) order
-    if where is not None:
-        scan = scan.filter(where)
-    ranked = scan.sort("index", pl.col("status") != "completed", maintain_order=True)  # stable
-    return ranked.filter(pl.col("index").is_first_distinct())
-
-
-def _spans(files: list[Path]) -> list[tuple[Path, int, int]]:
-    """(file, first index, last index) of each non-empty results file, in write order."""
-    spans = []
-    for path in files:
-        first, last = _scan(path).select(pl.min("index"), pl.max("index").alias("last")).collect().row(0)
-        if first is not None:
-            spans.append((path, first, last))
-    return spans
+    return winners([scan_results(path) for path in files], where)
 
 
 def _order(match: re.Match) -> tuple[int, str, str]:
@@ -400,132 +364,5 @@ def _order(match: re.Match) -> tuple[int, str, str]:
     return int(seq), writer, match.group(0)
 
 
-def _write_frames(file, frames: Iterable[pl.DataFrame]) -> None:
-    """Frames in OUTCOME_SCHEMA into one Parquet file, one at a time."""
-    schema = pl.DataFrame(schema=OUTCOME_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()).schema
-    with pq.ParquetWriter(file, schema, compression="zstd") as writer:
-        for frame in frames:
-            writer.write_table(frame.to_arrow(compat_level=pl.CompatLevel.oldest()), row_group_size=ROW_GROUP_ROWS)
-
-
-# ---- files ------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, write: Callable) -> None:
-    """Write through `write(file)` to a temp file beside `path`, fsync, rename into place."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        with open(tmp, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    _write_atomic(path, lambda f: f.write(json.dumps(obj, ensure_ascii=False).encode()))
-
-
-def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    """A large file (an input part): polars encodes in parallel and compactly."""
-    _write_atomic(path, lambda f: frame.write_parquet(f, row_group_size=ROW_GROUP_ROWS))
-
-
-def _write_input(directory: Path, items: Iterable[pl.DataFrame]) -> int:
-    """Write the input parts; each is encoded on a second thread while the next is read.
-
-    Reading (a file parsed by the loaders) and encoding take about as long as
-    each other: overlapping them saves ~15% of an upload. At most one part is
-    being written while the next is built, so memory stays at two parts.
-    """
-    directory.mkdir()
-    total = 0
-    writing = None
-    with ThreadPoolExecutor(1, thread_name_prefix="input-writer") as writer:
-        for number, frame in enumerate(rechunk((_conform(frame, INPUT_SCHEMA) for frame in items), INPUT_PART_ROWS)):
-            frame = frame.with_columns(index=pl.int_range(total, total + frame.height, dtype=pl.Int64))
-            if writing is not None:
-                writing.result()
-            writing = writer.submit(_write_parquet, directory / f"part-{number:05d}.parquet", frame)
-            total += frame.height
-        if writing is not None:
-            writing.result()
-    return total
-
-
 def _seq_of(path: Path) -> int:
     return _order(_RESULT_FILE.fullmatch(path.name))[0]
-
-
-@contextmanager
-def _file_lock(path: Path, batch_id: str):
-    try:
-        handle = open(path, "a")
-    except FileNotFoundError:  # the batch directory is gone
-        raise NotFound(f"no batch {batch_id}", field="batch_id") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:  # a filesystem without locks: the thread lock still holds
-            pass
-        yield
-
-
-def _thread_lock(key: str) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
-
-
-# ---- frames -----------------------------------------------------------------
-
-
-def _outcome_frame(outcomes: pl.DataFrame | list[dict]) -> pl.DataFrame:
-    """Outcomes in OUTCOME_SCHEMA, sorted by index; ValueError if malformed."""
-    frame = outcomes if isinstance(outcomes, pl.DataFrame) else pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA)
-    if frame.columns != list(OUTCOME_SCHEMA) or frame.dtypes != list(OUTCOME_SCHEMA.values()):
-        frame = _conform(frame, OUTCOME_SCHEMA)
-    if not frame["index"].is_sorted():
-        frame = frame.sort("index", maintain_order=True)  # stable: keeps write order
-    index, status = frame["index"], frame["status"]
-    try:
-        status.cast(_STATUS)  # strict: an unknown status raises; the cheapest check here
-    except pl.exceptions.InvalidOperationError:
-        status = None
-    if status is None or status.null_count() or index.null_count() or (len(index) and index[0] < 0):
-        raise ValueError(f"every outcome needs an index >= 0 and a status in {TERMINAL}")
-    return frame
-
-
-def _conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
-    """`frame` with exactly `schema`'s columns (missing ones null), cast to its types."""
-    return frame.select(
-        pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
-        for name, dtype in schema.items()
-    )
-
-
-def _records(frame: pl.DataFrame) -> list[dict]:
-    """Output records of an iter_result_frames frame (built column-wise: 1M rows in seconds)."""
-    columns = frame.to_dict(as_series=False)
-    rows = zip(*(columns[name] for name in OUTPUT_COLUMNS))
-    return [
-        {"index": index, "id": id_, "status": status, "result": None if result is None else _parse_json(result),
-         "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
-         "cached": cached}
-        for index, id_, status, result, kind, message, attempts, cached in rows
-    ]
-
-
-_DECODER = json.JSONDecoder()
-
-
-def _parse_json(text: str):
-    """json.loads, 2x faster on the store's own compact JSON (raw_decode skips the whitespace regexes)."""
-    with suppress(json.JSONDecodeError):
-        value, end = _DECODER.raw_decode(text)
-        if end == len(text):
-            return value
-    return json.loads(text)  # surrounding whitespace, or invalid: loads decides

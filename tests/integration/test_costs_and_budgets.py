@@ -1,11 +1,9 @@
 """Cost estimates, dry runs, budgets, fail-fast, rich categories and logprob confidence."""
 
-import time
-
 import httpx
 import pytest
 
-from tests.integration.test_batches import items, status, wait_for
+from tests.integration.test_batches import items, wait_for
 
 pytestmark = pytest.mark.integration
 

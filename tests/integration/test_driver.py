@@ -4,7 +4,6 @@ The driver reuses the session's Ray (the `ray_session` fixture) and runs its own
 caller pool ("driver") and store, so nothing is shared with the service's.
 """
 
-import asyncio
 import csv
 import json
 

@@ -1,7 +1,5 @@
 """The spec's sync examples, sent as written to the real service (Ray Serve + simulator)."""
 
-import asyncio
-
 import httpx
 import pytest
 

@@ -6,7 +6,8 @@ import pytest
 
 from engine.errors import NotFound
 import engine.store
-from engine.store import BatchStore, _winners, _write_parquet, new_batch_id, validate_batch_id
+from engine.store import BatchStore, _winners, new_batch_id, validate_batch_id
+from engine.store_files import write_parquet
 
 
 def items(n: int, start: int = 0) -> pl.DataFrame:
@@ -189,7 +190,7 @@ def test_crash_during_compact_reads_the_same(store):
     parts = store._result_files(batch_id)
     assert [p.name for p in parts] == [f"log-{seq:08d}-w.aflog" for seq in range(3)]
     merged = _winners(parts).collect()
-    _write_parquet(parts[0].parent / "part-00000003-compact.parquet", merged)
+    write_parquet(parts[0].parent / "part-00000003-compact.parquet", merged)
     for part in reversed(parts):  # compact's order; check each intermediate state
         assert records(store, batch_id) == before
         part.unlink()

@@ -1,0 +1,85 @@
+"""Outcome rows as Polars frames: their schema, the check on write, which record wins, output records.
+
+Pure: no files. engine.store decides where the frames come from and go to.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+
+import polars as pl
+
+TERMINAL = ("completed", "failed", "cancelled")
+OUTCOME_SCHEMA = {
+    "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
+    "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean,
+}
+# A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
+OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
+
+_STATUS = pl.Enum(TERMINAL)
+
+
+def outcome_frame(outcomes: pl.DataFrame | list[dict]) -> pl.DataFrame:
+    """Outcomes in OUTCOME_SCHEMA, sorted by index; ValueError if malformed."""
+    frame = outcomes if isinstance(outcomes, pl.DataFrame) else pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA)
+    if frame.columns != list(OUTCOME_SCHEMA) or frame.dtypes != list(OUTCOME_SCHEMA.values()):
+        frame = conform(frame, OUTCOME_SCHEMA)
+    if not frame["index"].is_sorted():
+        frame = frame.sort("index", maintain_order=True)  # stable: keeps write order
+    index, status = frame["index"], frame["status"]
+    try:
+        status.cast(_STATUS)  # strict: an unknown status raises; the cheapest check here
+    except pl.exceptions.InvalidOperationError:
+        status = None
+    if status is None or status.null_count() or index.null_count() or (len(index) and index[0] < 0):
+        raise ValueError(f"every outcome needs an index >= 0 and a status in {TERMINAL}")
+    return frame
+
+
+def conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """`frame` with exactly `schema`'s columns (missing ones null), cast to its types."""
+    return frame.select(
+        pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in schema.items()
+    )
+
+
+def winners(scans: list[pl.LazyFrame], where: pl.Expr | None = None) -> pl.LazyFrame:
+    """One record per index, sorted by index, from outcome frames in write order.
+
+    The first `completed` record of an index wins; if it has none, its first record wins.
+    """
+    if not scans:
+        return pl.LazyFrame(schema=OUTCOME_SCHEMA)
+    scan = pl.concat(scans)  # rows in write order
+    if where is not None:
+        scan = scan.filter(where)
+    ranked = scan.sort("index", pl.col("status") != "completed", maintain_order=True)  # stable
+    return ranked.filter(pl.col("index").is_first_distinct())
+
+
+def output_records(frame: pl.DataFrame) -> list[dict]:
+    """Output records of a frame of OUTPUT_COLUMNS (built column-wise: 1M rows in seconds)."""
+    columns = frame.to_dict(as_series=False)
+    rows = zip(*(columns[name] for name in OUTPUT_COLUMNS))
+    return [
+        {"index": index, "id": id_, "status": status, "result": None if result is None else parse_json(result),
+         "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
+         "cached": cached}
+        for index, id_, status, result, kind, message, attempts, cached in rows
+    ]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def parse_json(text: str):
+    """json.loads, 2x faster on the store's own compact JSON (raw_decode skips the whitespace regexes)."""
+    with suppress(json.JSONDecodeError):
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    return json.loads(text)  # surrounding whitespace, or invalid: loads decides

@@ -1,6 +1,6 @@
 """BatchStore against a plain Parquet write of the same outcomes, in one process.
 
-    .venv/bin/python benchmarks/store.py [--items 1000000] [--part-rows 1000]
+    .venv/bin/python benchmarks/store.py [--items 1000000] [--part-rows 1000] [--repeat 3]
 
 Phases: the baseline `DataFrame.write_parquet` of all outcomes; then the
 store: create a batch of the input items, write the outcomes in parts as the
@@ -8,9 +8,10 @@ coordinator does (one `write_results` per flush; `--part-rows` per flush,
 1,000 by default, about what a flush holds at 2,000 items/s), compact, read
 every record back, export CSV and JSONL. The write is timed three ways: the
 default store (fsync at most once a second), the coordinator's way (fsync
-after every write) and without fsync. Prints seconds per phase,
-store-write / plain-write and peak RSS; writes the same to
-benchmarks/results/store.json.
+after every write) and without fsync; then in larger writes. The plain write
+and each store write are timed `--repeat` times, into a new batch each, and
+their medians compared. Prints seconds per phase, store-write / plain-write
+and peak RSS; writes the same to benchmarks/results/store.json.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +34,7 @@ from engine.store import BatchStore, new_batch_id  # noqa: E402
 from loaders.export import iter_csv, iter_jsonl_frames  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
-SWEEP_ROWS = (5_000, 20_000)
+SWEEP_ROWS = (5_000, 20_000, 100_000)
 
 
 def synthetic_items(n: int) -> pl.DataFrame:
@@ -83,6 +85,17 @@ def timed(phases: dict, name: str, fn):
     return value
 
 
+def median_of(phases: dict, runs: dict, name: str, fn, repeat: int) -> None:
+    """Run `fn` `repeat` times; its median seconds go to phases[name], every run to runs[name]."""
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    phases[name] = round(statistics.median(seconds), 3)
+    runs[name] = [round(value, 3) for value in seconds]
+
+
 def write_parts(store: BatchStore, batch_id: str, parts: list[pl.DataFrame], sync_each: bool = False) -> None:
     for part in parts:
         store.write_results(batch_id, part)
@@ -91,27 +104,36 @@ def write_parts(store: BatchStore, batch_id: str, parts: list[pl.DataFrame], syn
     store.close(batch_id)
 
 
-def write_phases(n: int, part_rows: int, workdir: Path, phases: dict) -> tuple[BatchStore, str]:
-    """Baseline and store writes; returns the store and its batch (results written, fsynced)."""
+def write_to_new_batch(store: BatchStore, parts: list[pl.DataFrame], sync_each: bool = False) -> float:
+    """Write `parts` to a new empty batch, then delete it (its creation is not timed)."""
+    batch_id = new_batch_id()
+    store.create(batch_id, {}, [])
+    start = time.perf_counter()
+    write_parts(store, batch_id, parts, sync_each)
+    elapsed = time.perf_counter() - start
+    store.delete(batch_id)
+    return elapsed
+
+
+def write_phases(n: int, part_rows: int, repeat: int, workdir: Path, phases: dict, runs: dict):
+    """Baseline and store writes (medians of `repeat` runs); returns the store and a batch with every result."""
     inputs, outcomes = timed(phases, "build synthetic frames", lambda: (synthetic_items(n), synthetic_outcomes(n)))
-    timed(phases, "plain write_parquet (first call)", lambda: outcomes.write_parquet(workdir / "plain.parquet"))
-    timed(phases, "plain write_parquet (second call)", lambda: outcomes.write_parquet(workdir / "plain2.parquet"))
+    median_of(phases, runs, "plain write_parquet", lambda: outcomes.write_parquet(workdir / "plain.parquet"), repeat)
     store, batch_id = BatchStore(workdir / "store"), new_batch_id()
     timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
     parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
-    timed(phases, "store: write_results (default: fsync each second)", lambda: write_parts(store, batch_id, parts))
-    for name, sync_seconds, sync_each in (("fsync each write, as the coordinator", 1.0, True),
+    timed(phases, "store: write_results, kept for the reads", lambda: write_parts(store, batch_id, parts))
+    for name, sync_seconds, sync_each in (("default: fsync each second", 1.0, False),
+                                          ("fsync each write, as the coordinator", 1.0, True),
                                           ("sync_seconds=None", None, False)):
-        other_store, other = BatchStore(workdir / "store", sync_seconds=sync_seconds), new_batch_id()
-        other_store.create(other, {}, [])
-        timed(phases, f"store: write_results ({name})", lambda: write_parts(other_store, other, parts, sync_each))
-        other_store.delete(other)
+        other = BatchStore(workdir / "store", sync_seconds=sync_seconds)
+        seconds = [write_to_new_batch(other, parts, sync_each) for _ in range(repeat)]
+        phases[f"store: write_results ({name})"] = round(statistics.median(seconds), 3)
+        runs[f"store: write_results ({name})"] = [round(value, 3) for value in seconds]
     for rows in SWEEP_ROWS:  # larger flushes, as at higher throughput: the fixed cost per write fades
-        other_store, other = BatchStore(workdir / "store"), new_batch_id()
-        other_store.create(other, {}, [])
         pieces = [outcomes.slice(start, rows) for start in range(0, n, rows)]
-        timed(phases, f"store: write_results in writes of {rows:,} rows", lambda: write_parts(other_store, other, pieces))
-        other_store.delete(other)
+        seconds = [write_to_new_batch(BatchStore(workdir / "store"), pieces) for _ in range(repeat)]
+        phases[f"store: write_results in writes of {rows:,} rows"] = round(statistics.median(seconds), 3)
     return store, batch_id
 
 
@@ -125,31 +147,28 @@ def read_phases(store: BatchStore, batch_id: str, workdir: Path, phases: dict) -
     return {"counts": counts, "records_read": seen, "export_bytes": sizes}
 
 
-def run(n: int, part_rows: int, workdir: Path) -> dict:
+def run(n: int, part_rows: int, repeat: int, workdir: Path) -> dict:
     phases: dict[str, float] = {}
-    store, batch_id = write_phases(n, part_rows, workdir, phases)
+    runs: dict[str, list[float]] = {}
+    store, batch_id = write_phases(n, part_rows, repeat, workdir, phases, runs)
     read = read_phases(store, batch_id, workdir, phases)
     assert read["records_read"] == n and read["counts"]["completed"] + read["counts"]["failed"] == n, read
-    first, second = phases["plain write_parquet (first call)"], phases["plain write_parquet (second call)"]
+    plain = phases["plain write_parquet"]
     synced = phases["store: write_results (default: fsync each second)"]
     each = phases["store: write_results (fsync each write, as the coordinator)"]
     unsynced = phases["store: write_results (sync_seconds=None)"]
+    ratios = {"write": synced / plain, "write_fsync_each": each / plain, "write_no_fsync": unsynced / plain,
+              "write_and_compact": (synced + phases["store: compact"]) / plain,
+              **{f"write_in_writes_of_{rows}_rows": phases[f"store: write_results in writes of {rows:,} rows"] / plain
+                 for rows in SWEEP_ROWS}}
     return {
-        "items": n, "part_rows": part_rows, "phases_seconds": phases,
-        "ratios_to_plain_write_first_call": {
-            "write": round(synced / first, 2), "write_fsync_each": round(each / first, 2),
-            "write_no_fsync": round(unsynced / first, 2),
-            "write_and_compact": round((synced + phases["store: compact"]) / first, 2),
-            **{f"write_in_writes_of_{rows}_rows": round(phases[f"store: write_results in writes of {rows:,} rows"]
-                                                        / first, 2) for rows in SWEEP_ROWS}},
-        "ratios_to_plain_write_second_call": {
-            "write": round(synced / second, 2), "write_fsync_each": round(each / second, 2),
-            "write_no_fsync": round(unsynced / second, 2)},
-        "ms_per_part": {"default": round(1000 * synced / (n / part_rows), 3),
-                        "fsync_each": round(1000 * each / (n / part_rows), 3),
-                        "no_fsync": round(1000 * unsynced / (n / part_rows), 3)},
+        "items": n, "part_rows": part_rows, "repeat": repeat, "phases_seconds": phases, "runs_seconds": runs,
+        "ratios_to_plain_write": {name: round(ratio, 2) for name, ratio in ratios.items()},
+        "ms_per_write": {"default": round(1000 * synced / (n / part_rows), 3),
+                         "fsync_each": round(1000 * each / (n / part_rows), 3),
+                         "no_fsync": round(1000 * unsynced / (n / part_rows), 3)},
         "peak_rss_mib": (peak := round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
-        "targets_met": {"store_write_at_most_2x_plain": synced <= 2 * first, "peak_rss_at_most_1_gib": peak <= 1024},
+        "targets_met": {"store_write_at_most_2x_plain": synced <= 2 * plain, "peak_rss_at_most_1_gib": peak <= 1024},
         **read, "python": platform.python_version(), "polars": pl.__version__,
     }
 
@@ -158,17 +177,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--part-rows", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agentflow-store-bench-") as workdir:
-        report = run(args.items, args.part_rows, Path(workdir))
+        report = run(args.items, args.part_rows, args.repeat, Path(workdir))
     width = max(map(len, report["phases_seconds"]))
     for name, seconds in report["phases_seconds"].items():
         print(f"{name:<{width}}  {seconds:8.3f} s")
-    for baseline in ("first_call", "second_call"):
-        for name, ratio in report[f"ratios_to_plain_write_{baseline}"].items():
-            print(f"{name + ' / plain write (' + baseline.replace('_', ' ') + ')':<{width}}  {ratio:8.2f} x")
+    for name, ratio in report["ratios_to_plain_write"].items():
+        print(f"{name + ' / plain write':<{width}}  {ratio:8.2f} x")
     print(f"{'ms per write (default / fsync each / none)':<{width}}  "
-          + " / ".join(f"{ms:.3f}" for ms in report["ms_per_part"].values()))
+          + " / ".join(f"{ms:.3f}" for ms in report["ms_per_write"].values()))
+    for name, seconds in report["runs_seconds"].items():
+        print(f"runs of {name}: {', '.join(f'{value:.3f}' for value in seconds)}")
     print(f"{'peak RSS':<{width}}  {report['peak_rss_mib']:8.1f} MiB")
     print("targets met:", ", ".join(f"{name}={met}" for name, met in report["targets_met"].items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

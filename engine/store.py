@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from engine.errors import Conflict, NotFound
 from engine.outcome_rows import OUTCOME_SCHEMA, OUTPUT_COLUMNS, TERMINAL, outcome_frame, output_records, winners
 from engine.results_log import ResultsLog
-from engine.store_files import (LOG_SUFFIX, file_lock, index_spans, scan_results, thread_lock, write_atomic,
+from engine.store_files import (LOG_SUFFIX, SpanCache, file_lock, scan_results, thread_lock, write_atomic,
                                 write_input, write_json, write_outcome_parquet)
 from loaders.read import rechunk
 
@@ -86,6 +86,7 @@ class BatchStore:
         self._batches = self.root / "batches"
         self._next_seq: dict[str, int] = {}  # batch_id -> seq of its next results file
         self._logs: dict[tuple[str, str], ResultsLog] = {}  # (batch_id, writer) -> its open log
+        self._spans = SpanCache()
 
     # ---- batches and meta ---------------------------------------------------
 
@@ -244,7 +245,7 @@ class BatchStore:
             files = self._result_files(batch_id)
             if not files or (len(files) == 1 and files[0].name.endswith("-compact.parquet")):
                 return
-            spans = index_spans(files)
+            spans = self._spans.spans(files)
             end = max((last for _, _, last in spans), default=-1) + 1
             windows = self._result_windows(batch_id, 0, end, COMPACT_ROWS, spans)
             seq = _seq_of(files[-1]) + 1
@@ -252,6 +253,7 @@ class BatchStore:
             self._next_seq[batch_id] = seq + 1
             for file in reversed(files):
                 file.unlink(missing_ok=True)
+            self._spans.forget(files)
 
     def iter_results(self, batch_id: str, offset: int = 0, limit: int | None = None,
                      chunk_rows: int = 10_000) -> Iterator[list[dict]]:
@@ -342,7 +344,7 @@ class BatchStore:
             end = min(start + rows, high)
             for _ in range(3):
                 try:
-                    spans = spans or index_spans(self._result_files(batch_id))
+                    spans = spans or self._spans.spans(self._result_files(batch_id))
                     files = [path for path, first, last in spans if first < end and last >= start]
                     frame = _winners(files, pl.col("index").is_between(start, end, closed="left")).collect()
                     break

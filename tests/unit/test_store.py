@@ -346,3 +346,17 @@ def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
     assert [json.loads(line) for line in from_frames] == [json.loads(line) for line in from_dicts]
     assert len(from_frames) == 6 and json.loads(from_frames[3])["status"] == "pending"
     assert list(iter_jsonl_frames(store.iter_result_frames(batch_id, offset=6))) == []
+
+
+def test_pages_read_while_a_log_grows_see_every_write(store, monkeypatch):
+    monkeypatch.setattr(engine.store, "LOG_ROWS", 4)
+    batch_id = make(store, sizes=(12,))
+    store.write_results(batch_id, [outcome(0), outcome(1)])
+    page = lambda offset: [r["status"] for r in records(store, batch_id, offset=offset, limit=2)]  # noqa: E731
+    assert page(0) == ["completed"] * 2  # the log's range, 0-1, is now remembered
+    store.write_results(batch_id, [outcome(2), outcome(3, "failed")])  # the same log grows to 0-3
+    assert page(2) == ["completed", "failed"]
+    store.write_results(batch_id, [outcome(4), outcome(3)])  # a new log; 3 is completed there
+    assert page(2) == ["completed", "completed"] and page(4) == ["completed", "pending"]
+    store.compact(batch_id)  # the logs go; the merged part takes their place
+    assert page(2) == ["completed", "completed"] and page(4) == ["completed", "pending"]

@@ -8,7 +8,8 @@ All in this process's session, each phase `--repeat` times (median reported):
   each batch is cancelled once queued, so the next upload runs on a quiet machine;
 - transport floor: the same multipart body sent through the same Serve proxy to
   a replica that only reads it, which shows what Serve's proxy-to-replica body
-  transfer alone costs on this machine.
+  transfer alone costs on this machine; and, for scale, the same body to that
+  reading app under plain uvicorn in a process of its own (no Serve).
 
 The service's memory growth is the summed RSS of the Ray worker processes,
 sampled during an upload, against the same sum just before it; the largest of
@@ -18,6 +19,7 @@ the runs is reported.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -63,6 +65,32 @@ async def read_body(request: Request) -> PlainTextResponse:
 @serve.ingress(Starlette(routes=[Route("/", read_body, methods=["POST"])]))
 class BodyDrain:
     pass
+
+
+def serve_body_reader(port: int) -> None:
+    """The reading app under plain uvicorn (run in a child process)."""
+    import uvicorn
+
+    uvicorn.run(Starlette(routes=[Route("/", read_body, methods=["POST"])]), host="127.0.0.1", port=port,
+                log_level="warning")
+
+
+def plain_floor(path: Path, repeat: int) -> list[float]:
+    """Seconds to send the file to the reading app under plain uvicorn, `repeat` times."""
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=serve_body_reader, args=(port,), daemon=True)
+    server.start()
+    try:
+        for _ in range(100):
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/", content=b"", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return [post_file(f"http://127.0.0.1:{port}/", path)[0] for _ in range(repeat)]
+    finally:
+        server.terminate()
+        server.join()
 
 
 def ray_processes() -> list[psutil.Process]:
@@ -114,6 +142,15 @@ class PeakSampler:
         self._thread.join()
 
 
+def wait_until_cancelled(url: str, batch_id: str) -> None:
+    for _ in range(600):
+        if httpx.get(f"{url}/api/batches/{batch_id}", timeout=60).json()["status"] == "cancelled":
+            time.sleep(1)  # its coordinator exits
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{batch_id} was not cancelled within a minute")
+
+
 def post_file(url: str, path: Path) -> tuple[float, httpx.Response]:
     started = time.perf_counter()
     with open(path, "rb") as handle:
@@ -153,21 +190,23 @@ def main() -> None:
             uploads.append(elapsed)
             growths.append(sampler.peak - before)
             httpx.post(f"{url}/api/batches/{created['batch_id']}/cancel", timeout=60).raise_for_status()
-            time.sleep(2)  # the cancelled coordinator winds down
+            wait_until_cancelled(url, created["batch_id"])  # it records 1M cancelled items: a busy second
         for _ in range(args.repeat):
             elapsed, response = post_file(f"{url}/body-drain/", path)
             assert int(response.text) > path.stat().st_size, response.text
             floors.append(elapsed)
         serve.delete("body-drain")
         ray.shutdown()
+        plain = plain_floor(path, args.repeat)
 
-    read_s, upload_s, floor_s = (statistics.median(values) for values in (reads, uploads, floors))
+    read_s, upload_s, floor_s, plain_s = (statistics.median(values) for values in (reads, uploads, floors, plain))
     growth = max(growths)
     print(f"file: {args.rows:,} rows, {size_mib:.0f} MiB; median of {args.repeat}")
     print(f"{'phase':<44}{'seconds':>9}   runs")
     for name, median, runs in (("polars.read_csv (baseline)", read_s, reads),
                                ("upload until queued (service)", upload_s, uploads),
-                               ("same body to a replica that only reads it", floor_s, floors)):
+                               ("same body to a replica that only reads it", floor_s, floors),
+                               ("same body to plain uvicorn (no Serve)", plain_s, plain)):
         print(f"{name:<44}{median:>9.2f}   {', '.join(f'{run:.2f}' for run in runs)}")
     print(f"ratio upload / read_csv: {upload_s / read_s:.2f}x   (target <= 3x)")
     print(f"ratio transport floor / read_csv: {floor_s / read_s:.2f}x")
@@ -175,10 +214,11 @@ def main() -> None:
     write_results("ingest", {
         "rows": args.rows, "file_mib": round(size_mib, 1), "repeat": args.repeat,
         "read_csv_s": round(read_s, 3), "upload_until_queued_s": round(upload_s, 3),
-        "transport_floor_s": round(floor_s, 3), "ratio": round(upload_s / read_s, 2),
+        "transport_floor_s": round(floor_s, 3), "plain_uvicorn_floor_s": round(plain_s, 3),
+        "ratio": round(upload_s / read_s, 2),
         "transport_floor_ratio": round(floor_s / read_s, 2),
         "runs": {"read_csv_s": [round(v, 3) for v in reads], "upload_until_queued_s": [round(v, 3) for v in uploads],
-                 "transport_floor_s": [round(v, 3) for v in floors]},
+                 "transport_floor_s": [round(v, 3) for v in floors], "plain_uvicorn_floor_s": [round(v, 3) for v in plain]},
         "service_growth_mib": round(growth), "service_growth_mib_runs": [round(v) for v in growths],
     })
 

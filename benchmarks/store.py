@@ -31,7 +31,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.store import BatchStore, new_batch_id  # noqa: E402
-from loaders.export import iter_csv, iter_jsonl_frames  # noqa: E402
+from loaders.export import iter_csv_frames, iter_jsonl_frames  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 SWEEP_ROWS = (5_000, 20_000, 100_000)
@@ -67,11 +67,9 @@ def synthetic_outcomes(n: int) -> pl.DataFrame:
 
 
 def export(store: BatchStore, batch_id: str, fmt: str, path: Path) -> int:
-    """The batch's output as the service streams it: JSONL from frames, CSV from records."""
-    if fmt == "jsonl":
-        pieces = iter_jsonl_frames(store.iter_result_frames(batch_id))
-    else:
-        pieces = iter_csv(r for chunk in store.iter_results(batch_id) for r in chunk)
+    """The batch's output as the service streams it: both from the stored frames."""
+    frames = store.iter_result_frames(batch_id)
+    pieces = iter_jsonl_frames(frames) if fmt == "jsonl" else iter_csv_frames(frames)
     with open(path, "wb") as out:
         for piece in pieces:
             out.write(piece)

@@ -185,13 +185,13 @@ class BatchService:
             raise InvalidRequest("offset must be 0 or more", field="offset")
         if fmt == "json":
             return iter([json.dumps(self._json_page(batch_id, meta, offset, limit), ensure_ascii=False).encode()])
-        from loaders.export import iter_jsonl_frames, write_results
+        from loaders.export import iter_csv_frames, iter_jsonl_frames
 
-        if fmt == "jsonl":  # columnar, straight from the stored frames
-            return iter_jsonl_frames(self.store.iter_result_frames(batch_id, offset=offset, limit=limit))
-        records = (r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk)
-        kwargs = {"result_columns": meta.get("result_columns")} if fmt == "csv" else {}
-        return write_results(records, fmt, **kwargs)
+        # Both from the stored frames, without a dict per item.
+        frames = self.store.iter_result_frames(batch_id, offset=offset, limit=limit)
+        if fmt == "jsonl":
+            return iter_jsonl_frames(frames)
+        return iter_csv_frames(frames, result_columns=meta.get("result_columns"))
 
     def _json_page(self, batch_id: str, meta: dict, offset: int, limit: int) -> dict:
         records = [r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk]

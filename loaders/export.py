@@ -13,13 +13,13 @@ from typing import Iterable, Iterator
 import polars as pl
 
 from engine.errors import InvalidRequest
-from loaders.csv_export import iter_csv
+from loaders.csv_export import iter_csv, iter_csv_frames
 
 OUTPUT_FORMATS = ("json", "jsonl", "csv")
 # One encoder for every line: json.dumps with options builds a new one per call (~25% slower).
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
-__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_jsonl", "iter_jsonl_frames", "write_json", "write_results"]
+__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_csv_frames", "iter_jsonl", "iter_jsonl_frames", "write_json", "write_results"]
 
 
 def write_json(records: Iterable[dict]) -> bytes:

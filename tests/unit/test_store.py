@@ -348,6 +348,31 @@ def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
     assert list(iter_jsonl_frames(store.iter_result_frames(batch_id, offset=6))) == []
 
 
+def test_csv_from_frames_is_the_csv_of_the_records(store):
+    from engine.coordinator import outcome_record
+    from loaders.export import iter_csv, iter_csv_frames
+
+    batch_id = new_batch_id()
+    ids = ["=HYPERLINK(x)", None, "é ünïcode, \"quoted\"", None, "-1", None, "+x"]
+    store.create(batch_id, {}, [pl.DataFrame({"content": ["x"] * 7, "id": ids, "metadata": [None] * 7},
+                                             schema={"content": pl.String, "id": pl.String, "metadata": pl.String})])
+    store.write_results(batch_id, [
+        outcome_record({"index": 0, "status": "completed", "attempts": 2,
+                        "result": {"label": "=cmd", "confidence": 1e-05, "labels": ["a", None, 3], "ok": True,
+                                   "nested": {"k": [1, "v"]}, "delta": -3, "text": "line\r\nbreak"}}),
+        outcome_record({"index": 1, "status": "failed", "error": {"type": "provider_error", "message": "@bad\n"}}),
+        outcome_record({"index": 2, "status": "completed", "result": "plain text", "cached": True}),
+        outcome_record({"index": 4, "status": "cancelled", "error": {"type": "cancelled", "message": "stop"}}),
+        outcome_record({"index": 5, "status": "completed", "result": {"label": "b", "extra": None}}),
+    ])
+    for columns in (None, ["label", "labels", "result", "missing"], []):
+        for rows in (3, 10_000):
+            from_records = b"".join(iter_csv(records(store, batch_id), result_columns=columns, chunk_rows=rows))
+            frames = store.iter_result_frames(batch_id, chunk_rows=rows)
+            assert b"".join(iter_csv_frames(frames, result_columns=columns)) == from_records, (columns, rows)
+    assert b"".join(iter_csv_frames(store.iter_result_frames(batch_id, offset=7))) == b"".join(iter_csv([]))
+
+
 def test_pages_read_while_a_log_grows_see_every_write(store, monkeypatch):
     monkeypatch.setattr(engine.store, "LOG_ROWS", 4)
     batch_id = make(store, sizes=(12,))

@@ -5,13 +5,14 @@
 Phases: the baseline `DataFrame.write_parquet` of all outcomes; then the
 store: create a batch of the input items, write the outcomes in parts as the
 coordinator does (one `write_results` per flush; `--part-rows` per flush,
-1,000 by default, about what a flush holds at 2,000 items/s), compact, read
-every record back, export CSV and JSONL. The write is timed three ways: the
-default store (fsync at most once a second), the coordinator's way (fsync
-after every write) and without fsync; then in larger writes. The plain write
-and each store write are timed `--repeat` times, into a new batch each, and
-their medians compared. Prints seconds per phase, store-write / plain-write
-and peak RSS; writes the same to benchmarks/results/store.json.
+1,000 by default, about what a flush holds at 2,000 items/s), read a page of
+100 from the logs, compact, read every record back, export CSV and JSONL. The
+write is timed three ways: the default store (fsync at most once a second),
+the coordinator's way (fsync after every write) and without fsync; then in
+larger writes. The plain write and each store write are timed `--repeat`
+times, into a new batch each, and their medians compared. Prints seconds per
+phase, store-write / plain-write and peak RSS; writes the same to
+benchmarks/results/store.json.
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ def write_phases(n: int, part_rows: int, repeat: int, workdir: Path, phases: dic
 
 
 def read_phases(store: BatchStore, batch_id: str, workdir: Path, phases: dict) -> dict:
+    middle = store.read_meta(batch_id)["total_items"] // 2
+    for when in ("first", "again"):  # a page of output while a batch runs: from the logs, before compact
+        timed(phases, f"store: a page of 100 at the middle, {when} (before compact)",
+              lambda: list(store.iter_results(batch_id, offset=middle, limit=100)))
     timed(phases, "store: done_indexes (before compact)", lambda: store.done_indexes(batch_id))
     timed(phases, "store: compact", lambda: store.compact(batch_id))
     counts = timed(phases, "store: counts", lambda: store.counts(batch_id))

@@ -217,8 +217,9 @@ def main() -> None:
         "transport_floor_s": round(floor_s, 3), "plain_uvicorn_floor_s": round(plain_s, 3),
         "ratio": round(upload_s / read_s, 2),
         "transport_floor_ratio": round(floor_s / read_s, 2),
-        "runs": {"read_csv_s": [round(v, 3) for v in reads], "upload_until_queued_s": [round(v, 3) for v in uploads],
-                 "transport_floor_s": [round(v, 3) for v in floors], "plain_uvicorn_floor_s": [round(v, 3) for v in plain]},
+        "runs": {name: [round(v, 3) for v in values] for name, values in (
+            ("read_csv_s", reads), ("upload_until_queued_s", uploads), ("transport_floor_s", floors),
+            ("plain_uvicorn_floor_s", plain))},
         "service_growth_mib": round(growth), "service_growth_mib_runs": [round(v) for v in growths],
     })
 

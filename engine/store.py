@@ -14,10 +14,10 @@ per write): a write costs one `write(2)` instead of a new Parquet file, about
 0.2 ms for a thousand outcomes against 1 ms. A log is only ever appended to by
 the process that created it; a reader stops at a torn or damaged last record,
 so it sees whole writes only. A log is fsynced at most every `sync_seconds`
-(and when it is closed): a process crash
-loses nothing, losing the machine loses at most the last `sync_seconds` of
-results, which a resumed batch runs again. At the end of a run `compact()`
-merges everything into one sorted Parquet part.
+(and when it is closed): a process crash loses nothing, losing the machine
+loses at most the last `sync_seconds` of results, which a resumed batch runs
+again. At the end of a run `compact()` merges everything into one sorted
+Parquet part.
 
 Results are written at least once, so an index may have several records.
 Readers keep exactly one, by this rule:

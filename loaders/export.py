@@ -19,7 +19,8 @@ OUTPUT_FORMATS = ("json", "jsonl", "csv")
 # One encoder for every line: json.dumps with options builds a new one per call (~25% slower).
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
-__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_csv_frames", "iter_jsonl", "iter_jsonl_frames", "write_json", "write_results"]
+__all__ = ["OUTPUT_FORMATS", "iter_csv", "iter_csv_frames", "iter_jsonl", "iter_jsonl_frames", "write_json",
+           "write_results"]
 
 
 def write_json(records: Iterable[dict]) -> bytes:

@@ -7,6 +7,9 @@ on the machine, and only this session's Ray is stopped at the end.
 """
 
 import contextlib
+import os
+import signal
+import subprocess
 import threading
 import time
 
@@ -80,6 +83,34 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not become healthy")
+
+
+def kill_session(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGKILL a process started with start_new_session=True and every process of its session.
+
+    Not only its process group: Ray gives each worker (Serve's proxy, the replicas,
+    the actors) a group of its own, and a proxy left alive shares the port with the
+    next one (Serve sets SO_REUSEPORT), answering for a service that is gone.
+    """
+    import psutil  # Ray's bundled copy, on sys.path once ray is imported
+
+    def session() -> list[int]:
+        pids = []
+        for other in psutil.process_iter(["status"]):
+            with contextlib.suppress(OSError, psutil.Error):
+                if os.getsid(other.pid) == process.pid and other.info["status"] != psutil.STATUS_ZOMBIE:
+                    pids.append(other.pid)
+        return pids
+
+    deadline = time.monotonic() + timeout
+    while pids := session():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes {pids} of the killed session did not exit")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        process.poll()  # reap the leader
 
 
 class ThreadServer:

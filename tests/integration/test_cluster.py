@@ -7,12 +7,13 @@ cluster down on the way out; on a timeout this test stops it by its pid.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures import kill_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,13 +24,12 @@ ITEMS = 300
 
 
 def stop(process: subprocess.Popen) -> None:
-    """SIGTERM (the script then shuts its cluster down), SIGKILL to its process group if it lingers."""
+    """SIGTERM (the script then shuts its cluster down), SIGKILL to its session if it lingers."""
     process.terminate()
     try:
         process.wait(60)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group is the script's own (start_new_session)
-        process.wait()
+        kill_session(process)  # the session is the script's own (start_new_session)
 
 
 def run_script(store: Path, log: Path, *extra: str) -> dict:

@@ -1,12 +1,11 @@
 """The whole service killed with SIGKILL mid-batch, started again: the batch completes, each item once.
 
-The service under test runs as `agentflow serve` in a process group of its own
-(with its own embedded Ray), so the kill takes all of it down at once, as a
-machine crash would; only the store on disk survives.
+The service under test runs as `agentflow serve` in a session of its own (with
+its own embedded Ray), so the kill takes all of it down, as a machine crash
+would; only the store on disk survives.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.fixtures import wait_healthy
+from tests.fixtures import kill_session, wait_healthy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,19 +30,6 @@ def batch_status(url: str, batch_id: str) -> dict | None:
         return httpx.get(f"{url}/api/batches/{batch_id}", timeout=10).json()
     except httpx.TransportError:
         return None
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL every process of the service's group (its Ray included) until none is left."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-        process.poll()  # reap the leader, or its zombie keeps the group alive
-    raise AssertionError("the service's processes did not all exit")
 
 
 def test_sigkill_mid_batch_then_restart_completes_every_item_once(clean_simulator, tmp_path):
@@ -64,7 +50,7 @@ def test_sigkill_mid_batch_then_restart_completes_every_item_once(clean_simulato
         while httpx.get(f"{url}/api/batches/{batch_id}", timeout=10).json()["completed_items"] < 150:
             time.sleep(0.2)
     finally:
-        kill_group(service)
+        kill_session(service)
 
     service = start_service(env, log)
     try:
@@ -84,4 +70,4 @@ def test_sigkill_mid_batch_then_restart_completes_every_item_once(clean_simulato
         # Items done before the crash were not sent again (at most the last unflushed second was).
         assert clean_simulator.stats()["accepted"] < 1000 + 300
     finally:
-        kill_group(service)
+        kill_session(service)

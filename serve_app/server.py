@@ -11,6 +11,7 @@ import ray
 from ray import serve
 
 from engine.config import Settings
+from serve_app.ports import ensure_port_free
 
 log = logging.getLogger("agentflow.serve")
 
@@ -21,6 +22,8 @@ def start(settings: Settings, ray_address: str | None = None) -> None:
 
     address = ray_address or os.environ.get("RAY_ADDRESS") or "local"
     if not ray.is_initialized():
+        if address == "local":  # joining a cluster, its Serve may already hold the port: that is fine
+            ensure_port_free(settings.host, settings.port)
         ray.init(address=address, namespace="agentflow", include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="agentflow", route_prefix="/", blocking=False)

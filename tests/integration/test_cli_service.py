@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -48,3 +49,19 @@ def test_submit_wait_output_then_status_and_output(service, clean_simulator, tmp
     cancel = agentflow(service, "cancel", final["batch_id"])
     assert cancel.returncode == 1 and cancel.stderr.decode().count("\n") == 1  # 409: already completed
     assert "already completed" in cancel.stderr.decode() and "[conflict" in cancel.stderr.decode()
+
+
+def test_serve_refuses_a_port_another_process_serves_on(tmp_path):
+    # Serve binds with SO_REUSEPORT: without the check a second service would share the port.
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "AGENTFLOW_PORT": str(port), "AGENTFLOW_STORE": str(tmp_path / "store")}
+        env.pop("RAY_ADDRESS", None)
+        run = subprocess.run([sys.executable, "-m", "engine.cli", "serve"], env=env, capture_output=True, timeout=120)
+    stderr = run.stderr.decode()
+    assert run.returncode == 1, stderr
+    assert f"127.0.0.1:{port} is taken" in stderr and stderr.count("\n") == 1  # one line, no traceback
+    assert not (tmp_path / "store").exists()  # refused before anything started

@@ -76,7 +76,9 @@ def main(argv: list[str]) -> int:
         worker = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="agentflow", log_to_driver=False)
-        latency = 200 if remove_node else 20
+        # Slow answers when a node is removed: the batch must still run once remove_node returns (at 200 ms
+        # a batch lasted about a second, and once, on a busy machine, it was over by then).
+        latency = 1000 if remove_node else 20
         with SimulatorProcess.start(SimulatorConfig(latency_ms=latency)) as simulator:
             remove = (lambda: cluster.remove_node(worker)) if remove_node else None
             print("RESULT " + json.dumps(run_batch(simulator, store, count, remove)), flush=True)

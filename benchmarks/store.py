@@ -84,13 +84,14 @@ def timed(phases: dict, name: str, fn):
     return value
 
 
-def median_of(phases: dict, runs: dict, name: str, fn, repeat: int) -> None:
-    """Run `fn` `repeat` times; its median seconds go to phases[name], every run to runs[name]."""
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
+def seconds_of(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def record(phases: dict, runs: dict, name: str, seconds: list[float]) -> None:
+    """The median of `seconds` goes to phases[name], every run to runs[name]."""
     phases[name] = round(statistics.median(seconds), 3)
     runs[name] = [round(value, 3) for value in seconds]
 
@@ -107,9 +108,7 @@ def write_to_new_batch(store: BatchStore, parts: list[pl.DataFrame], sync_each: 
     """Write `parts` to a new empty batch, then delete it (its creation is not timed)."""
     batch_id = new_batch_id()
     store.create(batch_id, {}, [])
-    start = time.perf_counter()
-    write_parts(store, batch_id, parts, sync_each)
-    elapsed = time.perf_counter() - start
+    elapsed = seconds_of(lambda: write_parts(store, batch_id, parts, sync_each))
     store.delete(batch_id)
     return elapsed
 
@@ -117,7 +116,8 @@ def write_to_new_batch(store: BatchStore, parts: list[pl.DataFrame], sync_each: 
 def write_phases(n: int, part_rows: int, repeat: int, workdir: Path, phases: dict, runs: dict):
     """Baseline and store writes (medians of `repeat` runs); returns the store and a batch with every result."""
     inputs, outcomes = timed(phases, "build synthetic frames", lambda: (synthetic_items(n), synthetic_outcomes(n)))
-    median_of(phases, runs, "plain write_parquet", lambda: outcomes.write_parquet(workdir / "plain.parquet"), repeat)
+    record(phases, runs, "plain write_parquet",
+           [seconds_of(lambda: outcomes.write_parquet(workdir / "plain.parquet")) for _ in range(repeat)])
     store, batch_id = BatchStore(workdir / "store"), new_batch_id()
     timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
     parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
@@ -126,13 +126,12 @@ def write_phases(n: int, part_rows: int, repeat: int, workdir: Path, phases: dic
                                           ("fsync each write, as the coordinator", 1.0, True),
                                           ("sync_seconds=None", None, False)):
         other = BatchStore(workdir / "store", sync_seconds=sync_seconds)
-        seconds = [write_to_new_batch(other, parts, sync_each) for _ in range(repeat)]
-        phases[f"store: write_results ({name})"] = round(statistics.median(seconds), 3)
-        runs[f"store: write_results ({name})"] = [round(value, 3) for value in seconds]
+        record(phases, runs, f"store: write_results ({name})",
+               [write_to_new_batch(other, parts, sync_each) for _ in range(repeat)])
     for rows in SWEEP_ROWS:  # larger flushes, as at higher throughput: the fixed cost per write fades
         pieces = [outcomes.slice(start, rows) for start in range(0, n, rows)]
-        seconds = [write_to_new_batch(BatchStore(workdir / "store"), pieces) for _ in range(repeat)]
-        phases[f"store: write_results in writes of {rows:,} rows"] = round(statistics.median(seconds), 3)
+        record(phases, runs, f"store: write_results in writes of {rows:,} rows",
+               [write_to_new_batch(BatchStore(workdir / "store"), pieces) for _ in range(repeat)])
     return store, batch_id
 
 

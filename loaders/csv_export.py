@@ -44,7 +44,7 @@ def iter_csv(records: Iterable[dict], *, result_columns: list[str] | None = None
     chunks = _chunked(records, chunk_rows)
     first = next(chunks, [])
     layout = _Layout.of_records(first, result_columns)
-    yield _write_rows([[neutralise(name) for name in layout.header]])
+    yield layout.header_row()
     for chunk in chain([first], chunks):
         yield _write_rows(layout.rows(chunk))
 
@@ -65,11 +65,11 @@ def iter_csv_frames(frames: Iterable[Any], *, result_columns: list[str] | None =
         if layout is None:
             keys = list(result_columns) if result_columns is not None else _keys_of_results(results)
             layout = _Layout(keys, [name for name in columns if name not in _FRAME_KEYS])
-            yield _write_rows([[neutralise(name) for name in layout.header]])
+            yield layout.header_row()
         yield _write_rows(layout.columns_rows(columns, results))
     if layout is None:
         layout = _Layout(list(result_columns or []), [])
-        yield _write_rows([[neutralise(name) for name in layout.header]])
+        yield layout.header_row()
 
 
 def neutralise(text: str) -> str:
@@ -88,6 +88,9 @@ class _Layout:
         # A result key that clashes with a record column gets a prefix, so no header name repeats.
         result_names = [f"result_{key}" if key in taken else key for key in self.result_keys]
         self.header = [*_FIXED, *result_names, *_ERRORS, *self.extras]
+
+    def header_row(self) -> bytes:
+        return _write_rows([[neutralise(name) for name in self.header]])
 
     @classmethod
     def of_records(cls, first: list[dict], result_columns: list[str] | None) -> "_Layout":

@@ -7,6 +7,8 @@ store: create a batch of the input items, write the outcomes in parts as the
 coordinator does (one `write_results` per flush; `--part-rows` per flush,
 1,000 by default, about what a flush holds at 2,000 items/s), read a page of
 100 from the logs, compact, read every record back, export CSV and JSONL. The
+floors: the logs' encoding (lz4 Arrow IPC) of the same outcomes in memory,
+whole and in the same slices, and Parquet in those slices. The
 write is timed three ways: the default store (fsync at most once a second),
 the coordinator's way (fsync after every write) and without fsync; then in
 larger writes. The plain write and each store write are timed `--repeat`
@@ -18,6 +20,7 @@ benchmarks/results/store.json.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import platform
 import resource
@@ -36,6 +39,9 @@ from loaders.export import iter_csv_frames, iter_jsonl_frames  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 SWEEP_ROWS = (5_000, 20_000, 100_000)
+FLOOR_WHOLE = "floor: lz4 IPC of the whole frame in memory, one call"
+FLOOR_PARTS = "floor: lz4 IPC in memory, {rows:,}-row slices"
+FLOOR_PARQUET = "floor: Parquet in memory, {rows:,}-row slices"
 
 
 def synthetic_items(n: int) -> pl.DataFrame:
@@ -113,11 +119,38 @@ def write_to_new_batch(store: BatchStore, parts: list[pl.DataFrame], sync_each: 
     return elapsed
 
 
+def serializer_floors(outcomes: pl.DataFrame, part_rows: int, repeat: int, phases: dict, runs: dict) -> None:
+    """The logs' own encoding, with no store around it: what any store writing this format costs at least.
+
+    Polars' lz4 Arrow IPC, into memory: of the whole frame in one call, and of
+    the same `part_rows` slices the store is given. Parquet in those slices too,
+    the other format Polars writes, for comparison.
+    """
+    parts = [outcomes.slice(start, part_rows) for start in range(0, outcomes.height, part_rows)]
+
+    def each_part(encode) -> float:
+        return seconds_of(lambda: [encode(part, io.BytesIO()) for part in parts])
+
+    def ipc(frame: pl.DataFrame, sink) -> None:
+        frame.write_ipc_stream(sink, compression="lz4")
+
+    def parquet(frame: pl.DataFrame, sink) -> None:
+        frame.write_parquet(sink, statistics=False)
+
+    record(phases, runs, FLOOR_WHOLE,
+           [seconds_of(lambda: ipc(outcomes, io.BytesIO())) for _ in range(repeat)])
+    record(phases, runs, FLOOR_PARTS.format(rows=part_rows),
+           [each_part(ipc) for _ in range(repeat)])
+    record(phases, runs, FLOOR_PARQUET.format(rows=part_rows),
+           [each_part(parquet) for _ in range(repeat)])
+
+
 def write_phases(n: int, part_rows: int, repeat: int, workdir: Path, phases: dict, runs: dict):
     """Baseline and store writes (medians of `repeat` runs); returns the store and a batch with every result."""
     inputs, outcomes = timed(phases, "build synthetic frames", lambda: (synthetic_items(n), synthetic_outcomes(n)))
     record(phases, runs, "plain write_parquet",
            [seconds_of(lambda: outcomes.write_parquet(workdir / "plain.parquet")) for _ in range(repeat)])
+    serializer_floors(outcomes, part_rows, repeat, phases, runs)
     store, batch_id = BatchStore(workdir / "store"), new_batch_id()
     timed(phases, "store: create (input)", lambda: store.create(batch_id, {"created_at": time.time()}, [inputs]))
     parts = [outcomes.slice(start, part_rows) for start in range(0, n, part_rows)]
@@ -160,6 +193,9 @@ def run(n: int, part_rows: int, repeat: int, workdir: Path) -> dict:
     each = phases["store: write_results (fsync each write, as the coordinator)"]
     unsynced = phases["store: write_results (sync_seconds=None)"]
     ratios = {"write": synced / plain, "write_fsync_each": each / plain, "write_no_fsync": unsynced / plain,
+              "floor_ipc_whole_frame": phases[FLOOR_WHOLE] / plain,
+              "floor_ipc_in_parts": phases[FLOOR_PARTS.format(rows=part_rows)] / plain,
+              "floor_parquet_in_parts": phases[FLOOR_PARQUET.format(rows=part_rows)] / plain,
               "write_and_compact": (synced + phases["store: compact"]) / plain,
               **{f"write_in_writes_of_{rows}_rows": phases[f"store: write_results in writes of {rows:,} rows"] / plain
                  for rows in SWEEP_ROWS}}

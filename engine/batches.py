@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from datetime import datetime, timezone
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import polars as pl
 
@@ -23,7 +23,7 @@ from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.models import BatchControls, params_of
 from engine.operations import OperationPlan, build_messages
 from engine.tokens import estimate_prompt_tokens
-from engine.service import CallerPool, plan_request
+from engine.service import CallerPool, metadata_fields, missing_template_field, plan_request
 from engine.store import validate_batch_id
 
 OUTPUT_FORMATS = ("json", "jsonl", "csv")
@@ -78,22 +78,44 @@ def items_frame(items: list) -> pl.DataFrame:
     )
 
 
+def with_template_fields(frames: Iterable[pl.DataFrame], needed: frozenset[str]) -> Iterator[pl.DataFrame]:
+    """`frames`, as they stream in: InvalidRequest at the first item whose metadata lacks a needed key.
+
+    A test on the metadata's JSON text, vectorised, as both its encoders write a key as `"name":`
+    (a quote inside a string value is escaped, so a value never matches). A key of a nested
+    object also matches: that item then fails when its prompt is built, as it would unchecked.
+    """
+    start = 0
+    for frame in frames:
+        metadata = frame["metadata"]
+        for name in sorted(needed):
+            has_key = metadata.str.contains(json.dumps(name, ensure_ascii=False) + ":", literal=True)
+            lacking = (~has_key.fill_null(False)).arg_true()
+            if len(lacking):
+                raise missing_template_field(start + lacking[0], name)
+        start += frame.height
+        yield frame
+
+
 class BatchService:
     def __init__(self, settings: Settings, store, runner: BatchRunner):
         self.settings, self.store, self.runner = settings, store, runner
 
-    def prepare(self, operation: str, request) -> tuple[dict, list[str] | None]:
-        """Validate the batch's operation up front (provider, template); return stored params."""
+    def prepare(self, operation: str, request) -> tuple[dict, list[str] | None, frozenset[str]]:
+        """Validate the batch's operation up front (provider, template).
+
+        Returns the meta to store, the result's CSV columns and the metadata keys its template needs.
+        """
         params = params_of(request, operation)
         plan, target = plan_request(self.settings, operation, params)
         meta = {"operation": operation, "params": params.model_dump(by_alias=True, exclude_none=True),
                 "model": target.display_model}
-        return meta, result_columns(plan)
+        return meta, result_columns(plan), metadata_fields(plan)
 
     def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api",
                controls: BatchControls | None = None) -> dict:
         """Store a validated batch as `queued` (the caller then launches it)."""
-        meta, columns = self.prepare(operation, request)
+        meta, columns, needed = self.prepare(operation, request)
         controls = controls or BatchControls()
         now = time.time()
         options = controls.model_dump(exclude={"dry_run"})
@@ -102,7 +124,7 @@ class BatchService:
         meta.update(batch_id=batch_id, status="queued", owner=owner, source=source, created_at=now,
                     expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
                     completed_items=0, failed_items=0, cancelled_items=0, options=options)
-        total = self.store.create(batch_id, meta, frames)
+        total = self.store.create(batch_id, meta, with_template_fields(frames, needed) if needed else frames)
         return {"batch_id": batch_id, "status": "queued", "total_items": total}
 
     def estimate(self, operation: str, request, frames) -> dict:

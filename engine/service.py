@@ -38,17 +38,23 @@ def plan_request(settings: Settings, operation: str, params) -> tuple[OperationP
     return prepare(operation, params), Target(provider, model)
 
 
+def metadata_fields(plan: OperationPlan) -> frozenset[str]:
+    """The template's fields that every item's metadata must have."""
+    return plan.template.fields - {"content"}
+
+
+def missing_template_field(index: int, name: str) -> InvalidRequest:
+    return InvalidRequest(f"template field {{{name}}} is not in items[{index}] (not 'content' nor a metadata key)",
+                          field=f"items.{index}.metadata.{name}")
+
+
 def check_template_fields(plan: OperationPlan, items: list[dict]) -> None:
     """Every {field} of the template must be in every item (content or metadata)."""
-    needed = plan.template.fields - {"content"}
+    needed = metadata_fields(plan)
     for index, item in enumerate(items):
         missing = needed - set(item.get("metadata") or {})
         if missing:
-            name = sorted(missing)[0]
-            raise InvalidRequest(
-                f"template field {{{name}}} is not in items[{index}] (not 'content' nor a metadata key)",
-                field=f"items.{index}.metadata.{name}",
-            )
+            raise missing_template_field(index, sorted(missing)[0])
 
 
 class EngineService:

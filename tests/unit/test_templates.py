@@ -1,5 +1,7 @@
+import polars as pl
 import pytest
 
+from engine.batches import with_template_fields
 from engine.errors import InvalidRequest
 from engine.templates import parse_template
 
@@ -32,3 +34,17 @@ def test_malformed_template_is_a_clear_error():
 def test_missing_field_names_it():
     with pytest.raises(InvalidRequest, match=r"\{company\}.*content"):
         parse_template("{company}").render({"content": "x"})
+
+
+def test_batch_input_is_checked_for_the_template_fields_as_it_streams():
+    frames = [pl.DataFrame({"content": ["a", "b"], "id": [None, None],
+                            "metadata": ['{"product": "p", "note": "{\\"tier\\": 1}"}', '{"product":"q","tier":2}']}),
+              pl.DataFrame({"content": ["c", "d"], "id": [None, None], "metadata": ['{"product": 1}', None]})]
+    with pytest.raises(InvalidRequest) as missing:  # item 0's "tier" is only inside a string value
+        list(with_template_fields(frames, frozenset({"product", "tier"})))
+    assert missing.value.field == "items.0.metadata.tier"
+    passed = []
+    with pytest.raises(InvalidRequest) as missing:  # item 3 has no metadata at all
+        for frame in with_template_fields(frames, frozenset({"product"})):
+            passed.append(frame.height)
+    assert passed == [2] and missing.value.field == "items.3.metadata.product"

@@ -97,16 +97,17 @@ class Settings:
         model = model or self.default_model
         name, sep, model_name = model.partition("/")
         if not sep or not model_name:
-            raise ConfigurationError(f"model {model!r} must look like provider/model, e.g. openai/gpt-4.1-mini")
+            raise ConfigurationError(f"model {model!r} must look like provider/model, e.g. openai/gpt-4.1-mini",
+                                     field="model")
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers))
             raise ConfigurationError(
-                f"unknown provider {name!r} (known: {known}); add it with AGENTFLOW_PROVIDERS"
+                f"unknown provider {name!r} (known: {known}); add it with AGENTFLOW_PROVIDERS", field="model"
             )
         if not provider.api_key:
             variable = "OPENAI_API_KEY" if name == "openai" else f"the api_key_env of provider {name!r}"
-            raise ConfigurationError(f"no API key for provider {name!r}: set {variable}")
+            raise ConfigurationError(f"no API key for provider {name!r}: set {variable}", field="model")
         return provider, model_name
 
 

@@ -32,8 +32,7 @@ from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.handles import (LOADER_OPTIONS, BatchHandle, SyncOperations, check_count, input_frame, invalid, is_path,
                             item_dicts, parse_items, reject_columns)
-from engine.models import (CONTROL_FIELDS, MAX_SYNC_ITEMS, OPERATIONS, PARAMS, SYNC_REQUESTS, BatchControls,
-                           normalise_operation)
+from engine.models import CONTROL_FIELDS, MAX_SYNC_ITEMS, PARAMS, SYNC_REQUESTS, BatchControls, operation_of
 from engine.service import EngineService
 from engine.store import BatchStore, new_batch_id
 
@@ -120,7 +119,7 @@ class Client(SyncOperations):
         arguments are the operation's parameters and the batch controls
         (`max_cost`, `max_error_rate`, `cache`).
         """
-        operation = _operation(operation)
+        operation = operation_of(operation)
         loader = {name: params.pop(name) for name in LOADER_OPTIONS if name in params}
         controls = _controls(params)
         try:
@@ -191,14 +190,6 @@ class Batch(BatchHandle):
 
             return write_results(self.records(), "json")
         return self._client.batches.output(self.id, self._client.owner, fmt)
-
-
-def _operation(name: str) -> str:
-    operation = normalise_operation(name)
-    if operation not in OPERATIONS:
-        raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}; got {name!r}",
-                             field="operation")
-    return operation
 
 
 def _controls(params: dict[str, Any]) -> BatchControls:

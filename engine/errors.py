@@ -26,40 +26,33 @@ from __future__ import annotations
 
 
 class AgentFlowError(Exception):
-    """Base of every error AgentFlow raises on purpose."""
+    """Base of every error AgentFlow raises on purpose; `field` is the dotted path of the input at fault."""
 
     code = "internal_error"
     status_code = 500
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __reduce__(self):
-        return (type(self), (self.message,))
-
-    def to_dict(self) -> dict:
-        return {"type": self.code, "message": self.message}
-
-
-class InvalidRequest(AgentFlowError):
-    """The request is wrong; `field` is the dotted path of the offending input."""
-
-    code = "invalid_request"
-    status_code = 422
-
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
+        self.message = message
         self.field = field
 
     def __reduce__(self):
         return (type(self), (self.message, self.field))
 
     def to_dict(self) -> dict:
-        out = super().to_dict()
+        out = {"type": self.code, "message": self.message}
         if self.field is not None:
             out["field"] = self.field
+            if self.status_code == 422:  # as pydantic's 422s: every invalid field listed
+                out["details"] = [{"field": self.field, "message": self.message}]
         return out
+
+
+class InvalidRequest(AgentFlowError):
+    """The request is wrong."""
+
+    code = "invalid_request"
+    status_code = 422
 
 
 class BadRequest(InvalidRequest):

@@ -27,7 +27,8 @@ from engine.errors import (AgentFlowError, BadRequest, ConfigurationError, Confl
                            PayloadTooLarge, Unauthorized)
 from engine.handles import LOADER_OPTIONS, BatchHandle, SyncOperations, is_path, item_dicts
 
-_KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized)}
+_KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized,
+                                    ConfigurationError)}
 SSE_READ_SECONDS = 40.0  # longer than the server's 15 s keep-alive: a silent stream means a lost connection
 
 
@@ -35,8 +36,8 @@ class APIError(AgentFlowError):
     """An error answer of a type this client does not know (e.g. a 500 with its incident id)."""
 
     def __init__(self, message: str, code: str = "api_error", status: int = 500, field: str | None = None):
-        super().__init__(message)
-        self.code, self.status_code, self.field = code, status, field
+        super().__init__(message, field)
+        self.code, self.status_code = code, status
 
     def __reduce__(self):
         return (type(self), (self.message, self.code, self.status_code, self.field))
@@ -64,8 +65,6 @@ def api_error(response: httpx.Response) -> AgentFlowError:
     field = body.get("field")
     if code in _KNOWN:
         exc = _KNOWN[code](message, field=field)
-    elif code == ConfigurationError.code:
-        exc = ConfigurationError(message)
     else:
         exc = APIError(message, code, response.status_code, field)
     exc.status = response.status_code

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import InvalidRequest, PayloadTooLarge
 
 MAX_SYNC_ITEMS = 50
 MAX_BATCH_ITEMS = 1_000_000
@@ -82,6 +84,26 @@ class LabelParams(OperationParams):
     multi_label: bool = False
     include_rationale: bool = False
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _entries(cls, value: Any) -> Any:
+        """One error naming the entry, not one per member of the union (`categories.0.constrained-str`)."""
+        if not isinstance(value, list):
+            return value  # the list's own type error
+        entries = []
+        for number, entry in enumerate(value):
+            if isinstance(entry, dict):
+                try:
+                    entry = Category.model_validate(entry)
+                except ValidationError as exc:
+                    error = exc.errors(include_url=False, include_input=False)[0]
+                    raise ValueError(f"entry {number}: {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+            elif not isinstance(entry, (str, Category)):
+                raise ValueError(f"entry {number} must be a category name, or an object with name, "
+                                 "description and examples")
+            entries.append(entry)
+        return entries
+
     @field_validator("categories")
     @classmethod
     def _unique_names(cls, value: list) -> list:
@@ -126,16 +148,20 @@ class EnrichParams(OperationParams):
 
     @model_validator(mode="after")
     def _categorical_values(self) -> "EnrichParams":
+        # InvalidRequest, not ValueError: pydantic passes it through, and it can name the field
+        # (a model validator's ValueError has no location, so it would be reported against the body).
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
-            raise ValueError("field names must be unique")
+            raise InvalidRequest("field names must be unique", field="fields")
         runtime = self.runtime_categories or {}
         unknown = sorted(set(runtime) - set(names))
         if unknown:
-            raise ValueError(f"runtime_categories names unknown fields: {', '.join(unknown)}")
-        for f in self.fields:
+            raise InvalidRequest(f"runtime_categories names unknown fields: {', '.join(unknown)}",
+                                 field="runtime_categories")
+        for number, f in enumerate(self.fields):
             if f.type == "categorical" and not (runtime.get(f.name) or f.valid_values):
-                raise ValueError(f"categorical field {f.name!r} needs valid_values or runtime_categories")
+                raise InvalidRequest(f"categorical field {f.name!r} needs valid_values or runtime_categories",
+                                     field=f"fields.{number}.valid_values")
         return self
 
 
@@ -225,17 +251,18 @@ class BatchRunRequest(RunParams, BatchOptions):
     operation: Literal["run"]
 
 
-BatchRequest = Annotated[
-    Union[BatchLabelRequest, BatchSummarizeRequest, BatchExtractRequest, BatchEnrichRequest, BatchRunRequest],
-    Field(discriminator="operation"),
-]
-BATCH_REQUEST = TypeAdapter(BatchRequest)
+BATCH_REQUESTS: dict[str, type[BaseModel]] = {
+    "label": BatchLabelRequest,
+    "summarize": BatchSummarizeRequest,
+    "extract": BatchExtractRequest,
+    "enrich": BatchEnrichRequest,
+    "run": BatchRunRequest,
+}
+OPERATION_NAMES = f"classify, {', '.join(OPERATIONS)}"  # as error messages list them
 
 
 def items_count_error(body: Any, limit: int = MAX_BATCH_ITEMS, hint: str = "upload a file to POST /api/files"):
     """A 413 for too many items, found before validating them one by one."""
-    from engine.errors import PayloadTooLarge
-
     items = body.get("items") if isinstance(body, dict) else None
     if isinstance(items, list) and len(items) > limit:
         return PayloadTooLarge(f"{len(items)} items: at most {limit} per request; {hint}", field="items")
@@ -247,10 +274,21 @@ def normalise_operation(name: Any) -> Any:
     return "label" if name == "classify" else name
 
 
+def operation_of(name: Any) -> str:
+    """The operation a request names (`classify` is `label`); InvalidRequest naming `operation` if none."""
+    operation = normalise_operation(name.strip() if isinstance(name, str) else name)
+    if operation not in OPERATIONS:
+        given = "is required" if name in (None, "") else f"{name!r} is unknown"
+        raise InvalidRequest(f"operation {given}: one of {OPERATION_NAMES}", field="operation")
+    return operation
+
+
 def parse_batch_request(body: Any) -> BaseModel:
-    if isinstance(body, dict) and "operation" in body:
-        body = {**body, "operation": normalise_operation(body["operation"])}
-    return BATCH_REQUEST.validate_python(body)
+    """Validated by the operation's own model, so error fields are plain paths (`categories`, not `label.categories`)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object", field="body")
+    operation = operation_of(body.get("operation"))
+    return BATCH_REQUESTS[operation].model_validate({**body, "operation": operation})
 
 
 def params_of(request: BaseModel, operation: str) -> OperationParams:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.routing import Route, request_response
 
 from engine.errors import InvalidRequest
-from engine.models import CONTROL_FIELDS, OPERATIONS, PARAMS, BatchControls, OperationParams, normalise_operation
+from engine.models import CONTROL_FIELDS, PARAMS, BatchControls, OperationParams, operation_of
 from serve_app.auth import Authenticator
 from serve_app.limits import BodyLimit
 from serve_app.multipart import FormReader, boundary_of
@@ -64,9 +64,7 @@ def parse_form_fields(pairs: list[tuple[str, str]]) -> tuple[str, OperationParam
     """(operation, its params, loader options, batch controls) from the form's text fields."""
     # An HTML form posts its unused inputs as empty strings: those mean "not given".
     fields = {k: v for k, v in pairs if v.strip()}
-    operation = normalise_operation(fields.pop("operation", "").strip())
-    if operation not in OPERATIONS:
-        raise InvalidRequest(f"operation must be one of classify, {', '.join(OPERATIONS)}", field="operation")
+    operation = operation_of(fields.pop("operation", None))
     values = {name: _parse_value(name, raw) for name, raw in fields.items()}
     loader = {name: values.pop(name) for name in LOADER_FIELDS if name in values}
     controls = BatchControls.model_validate({name: values.pop(name) for name in CONTROL_FIELDS if name in values})

@@ -64,6 +64,28 @@ def test_error_contract(client, body, status, field):
     assert response.json()["error"]["field"] == field
 
 
+ITEM = [{"content": "x"}]
+
+
+@pytest.mark.parametrize("body,field,says", [
+    ({"items": ITEM, "categories": ["a"]}, "operation", "operation is required: one of classify, label"),
+    ({"operation": "translate", "items": ITEM}, "operation", "'translate' is unknown: one of classify"),
+    ({"operation": "classify", "items": ITEM}, "categories", "Field required"),
+    ({"operation": "summarize", "items": [{"content": 3}]}, "items.0.content", "valid string"),
+    ({"operation": "label", "items": ITEM, "categories": [1]}, "categories", "entry 0 must be a category name"),
+    ({"operation": "label", "items": ITEM, "categories": [{"nme": "a"}]}, "categories", "entry 0: name: Field"),
+    ({"operation": "enrich", "items": ITEM, "fields": [{"name": "seg", "type": "categorical"}]},
+     "fields.0.valid_values", "'seg' needs valid_values"),
+    ({"operation": "run", "items": [{"content": "x", "metadata": {"product": "p"}}, {"content": "y"}],
+      "user_prompt_template": "{product}: {content}"}, "items.1.metadata.product", "{product} is not in items[1]"),
+])
+def test_batch_errors_name_the_field(client, body, field, says):
+    response = client.post("/api/batches", json=body)
+    error = response.json()["error"]
+    assert response.status_code == 422 and error["field"] == field and says in error["message"], error
+    assert client.get("/api/batches").json()["batches"] == []  # nothing stored
+
+
 def test_unknown_routes_and_methods_are_json(client):
     missing = client.get("/api/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"

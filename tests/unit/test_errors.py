@@ -10,6 +10,7 @@ CASES = [
     e.PayloadTooLarge("big", field="items"),
     e.NotFound("gone", field="batch_id"),
     e.ConfigurationError("no key"),
+    e.ConfigurationError("unknown provider", field="model"),
     e.RateLimited("slow down", retry_after=1.5),
     e.ProviderHTTPError("down", status=503),
     e.ProviderTimeout("late"),
@@ -35,3 +36,11 @@ def test_retryable_decision():
     assert not e.is_retryable(e.ProviderHTTPError("x", 400))
     assert not e.is_retryable(e.ProviderHTTPError("x", 401))
     assert not e.is_retryable(e.InvalidRequest("x"))
+
+
+def test_a_422_lists_its_field_in_details_as_pydantic_422s_do():
+    assert e.InvalidRequest("bad", field="items.0").to_dict() == {
+        "type": "invalid_request", "message": "bad", "field": "items.0",
+        "details": [{"field": "items.0", "message": "bad"}]}
+    assert "details" not in e.NotFound("gone", field="batch_id").to_dict()
+    assert e.ConfigurationError("no key", field="model").to_dict()["field"] == "model"

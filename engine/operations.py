@@ -146,16 +146,23 @@ def _summarize(params: SummarizeParams) -> OperationPlan:
     )
 
 
-_KEY_LIST = re.compile(r"extract\s*:?\s*((?:[A-Za-z_][\w ]*?\s*,\s*)+[A-Za-z_][\w ]*)", re.IGNORECASE)
+_AFTER_COLON = re.compile(r"\bextract\s*:\s*([^\n.;:]+)", re.IGNORECASE)  # 'Extract: name, email'
+_KEY_LIST = re.compile(r"\bextract\s+((?:[A-Za-z_]\w*\s*,\s*)+[A-Za-z_]\w*)", re.IGNORECASE)  # 'Extract a, b'
+_NAME = re.compile(r"[A-Za-z_]\w*(?: [A-Za-z_]\w*){0,2}")  # up to three words: 'full name' is full_name
 
 
 def extraction_keys(instructions: str) -> tuple[str, ...]:
-    """Field names from instructions like 'Extract: person_name, title, company'."""
-    match = _KEY_LIST.search(instructions)
-    if not match:
+    """Field names from instructions like 'Extract: person_name, title, company' or 'Extract: email'.
+
+    After a colon, a list of one or more names (of up to three words each,
+    joined by '_'); without one, only a comma list of identifiers. A list with
+    anything else in it is prose, not keys: it names none, rather than some.
+    """
+    match = _AFTER_COLON.search(instructions) or _KEY_LIST.search(instructions)
+    names = [name.strip() for name in re.split(r",|\band\b", match.group(1))] if match else []
+    if not names or not all(_NAME.fullmatch(name) for name in names):
         return ()
-    keys = [k.strip() for k in match.group(1).split(",")]
-    return tuple(k for k in keys if k.isidentifier())
+    return tuple(dict.fromkeys(name.replace(" ", "_") for name in names))
 
 
 def _extract(params: ExtractParams) -> OperationPlan:

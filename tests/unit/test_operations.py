@@ -76,6 +76,11 @@ def test_extract_keys_come_from_the_instructions():
     assert extraction_keys("Extract: person_name, title, company, seat_count, timeline") == (
         "person_name", "title", "company", "seat_count", "timeline")
     assert extraction_keys("Pull out anything useful") == ()
+    assert extraction_keys("Extract: email") == ("email",)
+    assert extraction_keys("Extract: full name, company and email.") == ("full_name", "company", "email")
+    assert extraction_keys("Extract person_name, title") == ("person_name", "title")
+    assert extraction_keys("Extract the main points, risks and owners") == ()  # prose, no colon
+    assert extraction_keys("Extract: the name of the person who signed, date") == ()  # not all names
     plan = prepare("extract", ExtractParams(extraction_instructions="Extract: a, b"))
     assert "Return a JSON object with keys: a, b" in plan.system_prompt
     with pytest.raises(OutputParseError, match="missing required field 'b'"):

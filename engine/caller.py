@@ -33,7 +33,8 @@ class Target:
 
     @property
     def display_model(self) -> str:
-        return f"{self.provider.name}/{self.model}"
+        """provider/model; sim/model when the built-in simulator stands in, as its answers say."""
+        return f"{'sim' if self.provider.simulated else self.provider.name}/{self.model}"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 import pytest
 
+from engine.caller import Target
 from engine.config import OPENAI_DEFAULT_BASE_URL, Settings
 from engine.errors import ConfigurationError
 from engine.ratelimit import Limits
@@ -41,8 +42,9 @@ def test_named_providers_and_resolution_errors():
 
 def test_simulator_routing_and_bad_values():
     settings = Settings.from_env({}).with_simulator("http://127.0.0.1:8300/v1")
-    provider, _ = settings.resolve(None)
+    provider, model = settings.resolve(None)
     assert provider.simulated and provider.base_url.endswith(":8300/v1")
+    assert Target(provider, model).display_model == "sim/gpt-4.1-mini"  # batch status says what sync answers say
     with pytest.raises(ConfigurationError, match="AGENTFLOW_PORT"):
         Settings.from_env({"AGENTFLOW_PORT": "eighty"})
     with pytest.raises(ConfigurationError, match="AGENTFLOW_PROVIDERS"):

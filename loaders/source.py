@@ -19,6 +19,11 @@ FORMATS = ("csv", "tsv", "json", "jsonl", "txt", "parquet")
 _ALIASES = {"ndjson": "jsonl"}
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
                ".txt": "txt", ".parquet": "parquet"}
+# An upload's part Content-Type, for a file whose name has none of the extensions above.
+_CONTENT_TYPES = {"text/csv": "csv", "application/csv": "csv", "text/tab-separated-values": "tsv",
+                  "application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
+                  "application/x-jsonlines": "jsonl", "application/jsonlines": "jsonl", "text/plain": "txt",
+                  "application/vnd.apache.parquet": "parquet", "application/x-parquet": "parquet"}
 # Enough to hold the first line of any sane JSONL file; more is not read while sniffing.
 _SNIFF_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
@@ -36,6 +41,16 @@ def open_source(source: Source) -> Iterator[BinaryIO]:
         return
     with source.open() if isinstance(source, GrowingFile) else open(source, "rb") as stream:
         yield stream
+
+
+def upload_suffix(filename: str, content_type: str | None) -> str:
+    """The extension to store an upload under: its own if it names a format, else its content type's.
+
+    So the format is found by the `format` field, else the extension, else the content type, else a sniff.
+    """
+    own = Path(filename).suffix.lower()[:10]
+    by_type = _CONTENT_TYPES.get((content_type or "").split(";", 1)[0].strip().lower())
+    return f".{by_type}" if own not in _EXTENSIONS and by_type else own
 
 
 def detect_format(source: Source, format: str | None) -> str:
@@ -58,6 +73,9 @@ def sniff(head: bytes) -> str:
     """Guess the format from the first bytes of a file."""
     if head.startswith(b"PAR1"):
         return "parquet"
+    if b"\x00" in head:  # no UTF-8 text has NUL bytes: a spreadsheet, an archive, UTF-16 text
+        raise InvalidRequest(f"the file is binary (it has NUL bytes) and not Parquet: send one of "
+                             f"{', '.join(FORMATS)} (text in UTF-8)", field="file")
     text = head.removeprefix(_BOM).lstrip()
     if text.startswith(b"["):
         return "json"

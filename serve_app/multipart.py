@@ -37,12 +37,13 @@ def boundary_of(content_type: str) -> bytes:
 class FormReader:
     """Feed a multipart body with `feed(chunk)`, then call `finish()`.
 
-    The part named `file_field` that has a filename goes to `open_file(filename)`,
-    a sink called with each piece of its bytes; other file parts are skipped.
+    The part named `file_field` that has a filename goes to `open_file(filename,
+    content_type)` (its Content-Type header, or None), a sink called with each
+    piece of its bytes; other file parts are skipped.
     Text fields end up in `fields`, as (name, value) in body order.
     """
 
-    def __init__(self, boundary: bytes, open_file: Callable[[str], Sink], *, file_field: str = "file",
+    def __init__(self, boundary: bytes, open_file: Callable[[str, str | None], Sink], *, file_field: str = "file",
                  max_fields: int = 100, max_field_bytes: int = 1024 * 1024):
         # Every boundary but the first follows a CRLF; start with one so that the first does too.
         self._buffer = b"\r\n"
@@ -124,13 +125,15 @@ class FormReader:
     # ---- parts ---------------------------------------------------------------
 
     def _begin_part(self, raw_headers: bytes) -> None:
-        disposition = b""
+        disposition, content_type = b"", None
         for line in raw_headers.split(b"\r\n") if raw_headers else []:
             name, colon, value = line.partition(b":")
             if not colon:
                 raise BadRequest("malformed multipart body: a part header has no ':'", field="body")
             if name.strip().lower() == b"content-disposition":
                 disposition = value.strip()
+            elif name.strip().lower() == b"content-type":
+                content_type = value.strip().decode("latin-1")
         kind, options = parse_options_header(disposition)
         if kind != b"form-data" or b"name" not in options:
             raise BadRequest("malformed multipart body: a part has no Content-Disposition form-data name",
@@ -145,7 +148,7 @@ class FormReader:
             if self.filename is not None:
                 raise InvalidRequest(f"the form has more than one {self._file_field!r} part", field=self._file_field)
             self.filename = options[b"filename"].decode("utf-8", "replace")
-            self._sink = self._open_file(self.filename)
+            self._sink = self._open_file(self.filename, content_type)
         else:
             self._sink = None  # a file under another name: not ours to read
 

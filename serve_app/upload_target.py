@@ -13,10 +13,11 @@ from pathlib import Path
 
 from engine.errors import PayloadTooLarge
 from loaders.growing import GrowingFile
+from loaders.source import upload_suffix
 
 
 class UploadTarget:
-    """A temporary file under `directory`, keeping the upload's extension (for format detection).
+    """A temporary file under `directory`, named with the upload's format's extension (for format detection).
 
     Stops with PayloadTooLarge as soon as more than `max_bytes` were written; the
     content hash (for Idempotency-Key) is only computed when `with_digest`.
@@ -31,9 +32,9 @@ class UploadTarget:
         self._digest = hashlib.sha256() if with_digest else None
         self._file = None
 
-    def open(self, filename: str):
+    def open(self, filename: str, content_type: str | None = None):
         """Create the file for an upload called `filename`; return its writer."""
-        suffix = Path(filename).suffix.lower()[:10]
+        suffix = upload_suffix(filename, content_type)
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.directory)
         self.path = Path(name)

@@ -54,6 +54,15 @@ def test_every_format_becomes_a_batch_with_metadata_usable_in_templates(service,
     assert all(r["status"] == "completed" and r["result"]["label"] in ("good", "bad") for r in records)
 
 
+def test_without_an_extension_the_content_type_gives_the_format(service, clean_simulator):
+    # Sniffed, this TSV would be plain text: one column, and no {team} for the template.
+    fields = {"operation": "classify", "categories": "good,bad", "user_prompt_template": "Team {team}: {content}"}
+    response = httpx.post(f"{service}/api/files", data=fields, timeout=120,
+                          files={"file": ("export", FORMATS["items.tsv"].encode(), "text/tab-separated-values")})
+    records = finished_records(service, response, 5)
+    assert [r["index"] for r in records] == list(range(5))
+
+
 def test_plain_text_is_one_item_per_non_empty_line(service, clean_simulator):
     records = finished_records(service, upload(service, "notes.txt", b"first\n\nsecond\nthird\n"), 3)
     assert len(records) == 3
@@ -84,9 +93,13 @@ def test_form_options(service, clean_simulator):
     ("bad.jsonl", b'{"content": "a"}\n{"content": \n', "line 2"),
     ("two-text-columns.csv", b"title,body\na,b\n", "title"),
     ("no-content.csv", b"n,m\n1,2\n", "n, m"),
+    ("sheet.xlsx", b"PK\x03\x04\x14\x00\x06\x00\x08\x00", "binary"),
+    ("items.txt", b"\xff\xfec\x00o\x00", "UTF-8"),  # UTF-16 text
+    ("template.csv", b"content,team\na,1\n", "{region}"),  # a template field no column gives
 ])
 def test_bad_files_get_422_with_the_reason(service, filename, data, expect):
-    response = upload(service, filename, data)
+    template = {"user_prompt_template": "{region}: {content}"} if filename == "template.csv" else {}
+    response = upload(service, filename, data, **template)
     assert response.status_code == 422, response.text
     message = response.json()["error"]["message"]
     assert expect in message, message

@@ -12,7 +12,7 @@ import pytest
 
 from engine.errors import InvalidRequest
 from loaders import read_items, read_items_list
-from loaders.source import detect_format, sniff
+from loaders.source import detect_format, sniff, upload_suffix
 
 ROWS = [
     {"content": "héllo wörld 😀", "id": "007", "category": "news"},
@@ -93,6 +93,24 @@ def test_format_is_sniffed_from_bytes(fmt):
 ])
 def test_sniff(head, fmt):
     assert sniff(head) == fmt
+
+
+@pytest.mark.parametrize("head", [b"PK\x03\x04\x14\x00\x06\x00", b"\xff\xfea\x00,\x00b\x00"])  # xlsx, UTF-16
+def test_sniff_refuses_binary_files(head):
+    with pytest.raises(InvalidRequest, match="binary") as refused:
+        sniff(head)
+    assert refused.value.field == "file"
+
+
+@pytest.mark.parametrize("filename, content_type, suffix", [
+    ("items.csv", "application/json", ".csv"),  # the extension first
+    ("items", "application/x-ndjson; charset=utf-8", ".jsonl"),
+    ("export.dat", "text/tab-separated-values", ".tsv"),
+    ("items.xlsx", "application/octet-stream", ".xlsx"),  # neither: the sniff decides
+    ("items", None, ""),
+])
+def test_an_upload_is_stored_under_its_format_extension(filename, content_type, suffix):
+    assert upload_suffix(filename, content_type) == suffix
 
 
 def test_extension_wins_over_content(tmp_path):

@@ -21,11 +21,13 @@ def read(boundary: bytes, body: bytes, chunk: int, **limits) -> tuple[FormReader
     """Feed `body` in pieces of `chunk` bytes; returns the reader and {filename: bytes} of the file part."""
     files = {}
 
-    def open_file(name):
+    def open_file(name, content_type):
         files[name] = io.BytesIO()
+        reader.content_types.append(content_type)
         return files[name].write
 
     reader = FormReader(boundary, open_file, **limits)
+    reader.content_types = []  # the file parts' Content-Type, as the reader passed them on
     for start in range(0, len(body), chunk):
         reader.feed(body[start:start + chunk])
     reader.finish()
@@ -37,7 +39,7 @@ def test_any_chunking_gives_the_same_fields_and_file(chunk):
     boundary, body = encode({"operation": "label", "categories": "a,b"}, {"file": ("items.csv", FILE, "text/csv")})
     reader, files = read(boundary, body, chunk)
     assert reader.fields == [("operation", "label"), ("categories", "a,b")]
-    assert reader.filename == "items.csv"
+    assert reader.filename == "items.csv" and reader.content_types == ["text/csv"]
     assert files == {"items.csv": FILE}
 
 

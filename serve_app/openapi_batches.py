@@ -17,7 +17,40 @@ def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def _text(description: str, **schema) -> dict:
+    return {"type": "string", "description": description, **schema}
+
+
+# POST /api/files: the file, then the operation's fields and the batch controls as text form fields.
+FILE_FORM = {
+    "type": "object",
+    "required": ["file", "operation"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "CSV, TSV, JSON, JSONL, text or Parquet, up to AGENTFLOW_MAX_UPLOAD_BYTES and "
+                                "1M items; the format comes from `format`, else the extension, else the part's "
+                                "Content-Type, else the first bytes"},
+        "operation": _text("The operation (classify is label)", enum=["classify", *m.OPERATIONS]),
+        "content_column": _text("The items' text (default: content, else the only text column)"),
+        "id_column": _text("The items' ids"),
+        "metadata_columns": _text("Comma-separated or a JSON list (default: every other column)"),
+        "format": _text("Overrides detection", enum=["csv", "tsv", "json", "jsonl", "ndjson", "txt", "parquet"]),
+        "categories": _text("label: comma-separated, or a JSON list of names or {name, description, examples}"),
+        "fields": _text("enrich: the fields, as JSON"),
+        "multi_label": _text("label: true or false"),
+    },
+    "additionalProperties": {"type": "string",
+                             "description": "Any other field of the operation, or a batch control, as text "
+                                            "(JSON for objects and lists)"},
+}
+
+
 def batch_paths() -> dict:
+    create_responses = {  # of both ways to make a batch
+        **responses(ref(m.BatchCreated), 400, 401, 413, 422, ok_status="201"),
+        "200": {"description": "A dry run's estimate, or the batch an Idempotency-Key already made",
+                "content": {"application/json": {"schema": {"oneOf": [ref(m.DryRunEstimate), ref(m.BatchCreated)]}}}},
+    }
     output_params = [
         BATCH_ID,
         _query("format", {"type": "string", "enum": ["json", "jsonl", "csv"], "default": "json"}, "Output format"),
@@ -29,15 +62,15 @@ def batch_paths() -> dict:
             "post": {"summary": "Submit an async batch", "operationId": "create_batch", "parameters": [IDEMPOTENCY],
                      "requestBody": json_body({"oneOf": [ref(r) for r in BATCH_REQUESTS],
                                                "discriminator": {"propertyName": "operation"}}),
-                     "responses": {
-                         **responses(ref(m.BatchCreated), 400, 401, 413, 422, ok_status="201"),
-                         "200": {"description": "A dry run's estimate, or the batch an Idempotency-Key already made",
-                                 "content": {"application/json": {"schema": {
-                                     "oneOf": [ref(m.DryRunEstimate), ref(m.BatchCreated)]}}}},
-                     }},
+                     "responses": create_responses},
             "get": {"summary": "List batches, newest first", "operationId": "list_batches",
                     "parameters": [_query("limit", {"type": "integer", "minimum": 1}, "At most this many")],
                     "responses": responses(ref(m.BatchList), 401, 422)},
+        },
+        "/api/files": {
+            "post": {"summary": "Upload a file as a batch", "operationId": "upload_file", "parameters": [IDEMPOTENCY],
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": FILE_FORM}}},
+                     "responses": create_responses},
         },
         "/api/batches/{batch_id}": {
             "get": {"summary": "Batch status and progress", "operationId": "get_batch", "parameters": [BATCH_ID],

@@ -278,7 +278,7 @@ def operation_of(name: Any) -> str:
     """The operation a request names (`classify` is `label`); InvalidRequest naming `operation` if none."""
     operation = normalise_operation(name.strip() if isinstance(name, str) else name)
     if operation not in OPERATIONS:
-        given = "is required" if name in (None, "") else f"{name!r} is unknown"
+        given = "is required" if operation in (None, "") else f"{name!r} is unknown"
         raise InvalidRequest(f"operation {given}: one of {OPERATION_NAMES}", field="operation")
     return operation
 

@@ -146,7 +146,8 @@ def _summarize(params: SummarizeParams) -> OperationPlan:
     )
 
 
-_AFTER_COLON = re.compile(r"\bextract\s*:\s*([^\n.;:]+)", re.IGNORECASE)  # 'Extract: name, email'
+_AFTER_COLON = re.compile(r"\bextract\s*:\s*([^\n;]+)", re.IGNORECASE)  # 'Extract: name, email'
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _KEY_LIST = re.compile(r"\bextract\s+((?:[A-Za-z_]\w*\s*,\s*)+[A-Za-z_]\w*)", re.IGNORECASE)  # 'Extract a, b'
 _NAME = re.compile(r"[A-Za-z_]\w*(?: [A-Za-z_]\w*){0,2}")  # up to three words: 'full name' is full_name
 
@@ -159,7 +160,8 @@ def extraction_keys(instructions: str) -> tuple[str, ...]:
     anything else in it is prose, not keys: it names none, rather than some.
     """
     match = _AFTER_COLON.search(instructions) or _KEY_LIST.search(instructions)
-    names = [name.strip() for name in re.split(r",|\band\b", match.group(1))] if match else []
+    listed = _SENTENCE_END.split(match.group(1), 1)[0] if match else ""
+    names = [name.strip() for name in re.split(r",|\band\b", listed)] if listed else []
     if not names or not all(_NAME.fullmatch(name) for name in names):
         return ()
     return tuple(dict.fromkeys(name.replace(" ", "_") for name in names))

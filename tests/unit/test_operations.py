@@ -81,6 +81,8 @@ def test_extract_keys_come_from_the_instructions():
     assert extraction_keys("Extract person_name, title") == ("person_name", "title")
     assert extraction_keys("Extract the main points, risks and owners") == ()  # prose, no colon
     assert extraction_keys("Extract: the name of the person who signed, date") == ()  # not all names
+    assert extraction_keys("Extract: e.g. name, email") == ()
+    assert extraction_keys("Extract: name, email. Dates as ISO 8601.") == ("name", "email")
     plan = prepare("extract", ExtractParams(extraction_instructions="Extract: a, b"))
     assert "Return a JSON object with keys: a, b" in plan.system_prompt
     with pytest.raises(OutputParseError, match="missing required field 'b'"):

@@ -107,6 +107,10 @@ class BatchStore:
             raise
         return total
 
+    def exists(self, batch_id: str) -> bool:
+        """Whether the batch is stored (created, and not deleted since)."""
+        return self._path(batch_id).is_dir()
+
     def read_meta(self, batch_id: str) -> dict:
         """The batch's meta; NotFound if there is no such batch."""
         try:

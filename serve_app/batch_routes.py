@@ -54,6 +54,8 @@ async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, r
         if key is not None:
             idempotency.release(owner, key)
         raise
+    if key is not None:
+        await asyncio.to_thread(idempotency.created, owner, key, batch_id)
     batches.runner.launch(batch_id)
     return JSONResponse(created, status_code=201)
 
@@ -72,7 +74,7 @@ async def _await_existing(batches: "BatchService", batch_id: str, owner: str) ->
 def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: int) -> list[Route]:
     from engine.batches import items_frame
 
-    idempotency = IdempotencyIndex(batches.settings.store)
+    idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
 
     @api_endpoint
     async def submit(request: Request):

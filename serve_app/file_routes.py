@@ -82,7 +82,7 @@ async def _discard(task: asyncio.Task) -> None:
 def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: int) -> list[Route]:
     from engine.idempotency import IdempotencyIndex
 
-    idempotency = IdempotencyIndex(batches.settings.store)
+    idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
     uploads = Path(batches.settings.store) / "uploads"
     early_running = 0  # uploads being parsed while they arrive (one event loop: a plain counter)
 

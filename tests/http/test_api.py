@@ -93,16 +93,21 @@ def test_unknown_routes_and_methods_are_json(client):
     assert wrong.status_code == 405 and "error" in wrong.json()
 
 
+def wait_finished(client, batch_id: str) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/batches/{batch_id}").json()
+        if status["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.05)  # the runner's task progresses on the client's loop meanwhile
+    return status
+
+
 def test_batch_round_trip_in_process(client):
     created = client.post("/api/batches", json={"operation": "summarize", "items": [{"content": f"t {i}"} for i in range(5)]})
     assert created.status_code == 201
     batch_id = created.json()["batch_id"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = client.get(f"/api/batches/{batch_id}").json()
-        if status["status"] == "completed":
-            break
-        time.sleep(0.05)  # the runner's task progresses on the client's loop meanwhile
+    status = wait_finished(client, batch_id)
     assert status["status"] == "completed" and status["completed_items"] == 5
     csv = client.get(f"/api/batches/{batch_id}/output", params={"format": "csv"}).text.splitlines()
     assert csv[0].startswith("index,id,status") and len(csv) == 6
@@ -165,3 +170,12 @@ def test_upload_with_an_idempotency_key_is_created_once(client):
     again = client.post("/api/files", data=form, files=files, headers={"idempotency-key": "k1"})
     assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
     assert again.json()["batch_id"] == first.json()["batch_id"]
+
+
+def test_an_idempotency_key_is_free_again_once_its_batch_is_deleted(client, tmp_path):
+    body = {"operation": "summarize", "items": [{"content": "x"}]}
+    first = client.post("/api/batches", json=body, headers={"idempotency-key": "daily-run"})
+    assert first.status_code == 201 and wait_finished(client, first.json()["batch_id"])["status"] == "completed"
+    BatchStore(tmp_path).delete(first.json()["batch_id"])  # as its retention ending does
+    again = client.post("/api/batches", json=body, headers={"idempotency-key": "daily-run"})
+    assert again.status_code == 201 and again.json()["batch_id"] != first.json()["batch_id"], again.text

@@ -393,7 +393,8 @@ class OutputRecord(BaseModel):
 class OutputPage(BaseModel):
     batch_id: str
     status: BatchState
-    partial: bool = Field(description="True until the batch has completed: more results may come.")
+    partial: bool = Field(description="True unless the batch has completed: while it runs (more results may "
+                                      "come), and after a cancel or a failure (some items have no result).")
     total_items: int
     offset: int
     limit: int

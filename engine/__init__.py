@@ -18,8 +18,10 @@ _LAZY = {"connect": "engine.driver", "Client": "engine.driver", "HTTPClient": "e
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "errors":  # `engine.errors.NotFound` after a bare `import engine`
+        return importlib.import_module("engine.errors")
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -51,6 +51,8 @@ def describe(exc: BaseException) -> str:
         return f"{exc.message} [{exc.code}{f', field {field}' if field else ''}]"
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror or exc}: {exc.filename}"
+    if isinstance(exc, (ValueError, TimeoutError)) and str(exc):  # ours: the message says it all
+        return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -206,8 +208,12 @@ def loose_json(raw: str):
 
 
 def run_submit(args, rest) -> int:
+    from engine.handles import file_format
+
     if not Path(args.file).is_file():
         raise FileNotFoundError(2, "no such file", args.file)
+    if args.output:
+        file_format(args.output)  # before the batch runs, not after
     params = submit_params(args)
     with client_of(args) as client:
         batch = client.submit(Path(args.file), args.operation, idempotency_key=args.idempotency_key, **params)
@@ -215,7 +221,12 @@ def run_submit(args, rest) -> int:
             print_json(batch.status())
             return 0
         print(f"agentflow: submitted {batch.id}", file=sys.stderr)
-        final = batch.wait(progress=not args.no_progress, timeout=args.timeout)
+        try:
+            final = batch.wait(progress=not args.no_progress, timeout=args.timeout)
+        except KeyboardInterrupt:
+            print(f"agentflow: interrupted; batch {batch.id} goes on in the service "
+                  f"(agentflow status {batch.id}, agentflow cancel {batch.id})", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if args.output:
             path = batch.to_file(args.output)
             print(f"agentflow: wrote {final['total_items']} items to {path}", file=sys.stderr)

@@ -66,7 +66,10 @@ def test_bad_arguments_are_usage_errors(capsys):
         main(["status", "batch_abcdefghijkl", "--bogus"])
     assert exited.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
     code = main(["submit", __file__, "--operation", "label", "--param", "novalue", "--url", "http://127.0.0.1:1"])
-    assert code == 1 and "--param takes NAME=VALUE" in capsys.readouterr().err
+    assert code == 1 and "agentflow: error: --param takes NAME=VALUE" in capsys.readouterr().err
+    # Refused before anything is sent (port 1: nothing listens there, so sending would be another error).
+    code = main(["submit", __file__, "--operation", "label", "--output", "res.txt", "--url", "http://127.0.0.1:1"])
+    assert code == 1 and "cannot tell the format of 'res.txt'" in capsys.readouterr().err
 
 
 def test_the_console_entry_point_prints_no_traceback(tmp_path):

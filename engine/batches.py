@@ -22,6 +22,7 @@ from engine.coordinator import TERMINAL, Coordinator, input_items as frame_items
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.models import BatchControls, params_of
 from engine.operations import OperationPlan, build_messages
+from engine.orphans import ORPHAN_SECONDS, QuietWatch
 from engine.tokens import estimate_prompt_tokens
 from engine.service import CallerPool, metadata_fields, missing_template_field, plan_request
 from engine.store import validate_batch_id
@@ -95,6 +96,10 @@ def with_template_fields(frames: Iterable[pl.DataFrame], needed: frozenset[str])
                 raise missing_template_field(start + lacking[0], name)
         start += frame.height
         yield frame
+
+
+def _unfinished(meta: dict) -> bool:
+    return meta["status"] not in TERMINAL or bool(meta.get("retry_requested"))
 
 
 class BatchService:
@@ -184,9 +189,25 @@ class BatchService:
         return public_status(batch_id, meta)
 
     def unfinished(self) -> list[str]:
-        """Batches a crash may have left without a running coordinator (launching is idempotent)."""
-        return [m["batch_id"] for m in self.store.list_batches()
-                if m["status"] not in TERMINAL or m.get("retry_requested")]
+        """Batches not yet finished (or asked to retry): their coordinators may have died with a crash."""
+        return [m["batch_id"] for m in self.store.list_batches() if _unfinished(m)]
+
+    def orphans(self, watch: QuietWatch, batch_ids: list[str] | None = None) -> list[str]:
+        """The unfinished batches (of `batch_ids`, else all) that no coordinator drives any more.
+
+        Ask again and again (a watchdog, a wait loop), then launch what it returns: a batch
+        is an orphan once `watch` has seen its meta unchanged for ORPHAN_SECONDS.
+        """
+        metas = self.store.list_batches() if batch_ids is None else map(self.store.read_meta, batch_ids)
+        candidates = [meta["batch_id"] for meta in metas if _unfinished(meta)]
+        found = []
+        for batch_id in candidates:
+            version = self.store.meta_version(batch_id)
+            if version is not None and watch.quiet_for(batch_id, version) >= ORPHAN_SECONDS:
+                found.append(batch_id)
+        if batch_ids is None:
+            watch.keep_only(candidates)
+        return found
 
     def delete_expired(self) -> list[str]:
         """Drop batches past their retention (`expires_at`)."""

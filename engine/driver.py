@@ -18,6 +18,7 @@ Besides `engine.actors`, this is the one module that imports Ray (DESIGN.md).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from typing import Any, Iterator
@@ -28,13 +29,17 @@ from pydantic import ValidationError
 
 from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
 from engine.batches import BatchService, items_frame
+from engine.coordinator import TERMINAL
 from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.handles import (LOADER_OPTIONS, BatchHandle, SyncOperations, check_count, input_frame, invalid, is_path,
-                            item_dicts, parse_items, reject_columns)
+                            parse_items, reject_columns)
 from engine.models import CONTROL_FIELDS, MAX_SYNC_ITEMS, PARAMS, SYNC_REQUESTS, BatchControls, operation_of
+from engine.orphans import QuietWatch
 from engine.service import EngineService
 from engine.store import BatchStore, new_batch_id
+
+log = logging.getLogger("agentflow.driver")
 
 # The owner the HTTP API gives every batch when API keys are off: a batch made
 # here is then listed and readable over HTTP too.
@@ -96,12 +101,15 @@ class Client(SyncOperations):
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
         self._loop = _LoopThread()
         self._owns_ray = owns_ray
+        self._closed = False
+        self._submitted: list[str] = []  # to warn, on close, of those that stop with an embedded Ray
+        self._watch = QuietWatch()
 
-    def _sync(self, operation: str, items, params: dict) -> dict:
-        dicts = item_dicts(items)
-        check_count(len(dicts), MAX_SYNC_ITEMS, "; submit larger sets with submit()")
+    def _sync(self, operation: str, items: list[dict], params: dict) -> dict:
+        self._check_open()
+        check_count(len(items), MAX_SYNC_ITEMS, "; submit larger sets with submit()")
         try:
-            request = SYNC_REQUESTS[operation].model_validate({"items": dicts, **params})
+            request = SYNC_REQUESTS[operation].model_validate({"items": items, **params})
         except ValidationError as exc:
             raise invalid(exc) from None
         return self._loop.run(self.engine.run_sync(operation, request))
@@ -119,6 +127,7 @@ class Client(SyncOperations):
         arguments are the operation's parameters and the batch controls
         (`max_cost`, `max_error_rate`, `cache`).
         """
+        self._check_open()
         operation = operation_of(operation)
         loader = {name: params.pop(name) for name in LOADER_OPTIONS if name in params}
         controls = _controls(params)
@@ -130,12 +139,26 @@ class Client(SyncOperations):
         source = "file" if is_path(items) else "driver"
         self.batches.create(batch_id, operation, request, self._frames(items, loader), self.owner, source, controls)
         self.batches.runner.launch(batch_id)
+        self._submitted.append(batch_id)
         return Batch(self, batch_id)
 
     def batch(self, batch_id: str) -> "Batch":
         """The handle of an existing batch (NotFound if it is not this owner's)."""
         self.batches.meta(batch_id, self.owner)
         return Batch(self, batch_id)
+
+    def list_batches(self, limit: int = 100) -> list[dict]:
+        """Your batches, newest first."""
+        return self.batches.list(self.owner, limit)
+
+    def resume_if_orphaned(self, batch_id: str) -> None:
+        """Launch the batch here if no coordinator drives it any more (see engine.orphans).
+
+        So a batch whose script ended before it did (its embedded Ray went with it)
+        goes on when a later script waits for it; polled by `Batch.status()`.
+        """
+        if not self._closed and self.batches.orphans(self._watch, [batch_id]):
+            self.batches.runner.launch(batch_id)
 
     def _frames(self, items, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:
         if is_path(items):
@@ -155,9 +178,24 @@ class Client(SyncOperations):
 
     def close(self) -> None:
         """Stop this client; shut Ray down if `connect()` started it (running batches stop with it)."""
+        if self._closed:
+            return
+        self._closed = True
         self._loop.stop()
         if self._owns_ray:
+            self._warn_of_unfinished()
             ray.shutdown()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this client is closed: make another with engine.connect()")
+
+    def _warn_of_unfinished(self) -> None:
+        unfinished = [b for b in self._submitted if self.batches.store.read_meta(b)["status"] not in TERMINAL]
+        if unfinished:
+            log.warning("%d batch(es) stop unfinished with this process's embedded Ray: %s. Each goes on when a "
+                        "later script waits for it (client.batch(id).wait()), or under `agentflow serve` with "
+                        "the same store.", len(unfinished), ", ".join(unfinished))
 
     def __enter__(self) -> "Client":
         return self
@@ -174,10 +212,20 @@ class Batch(BatchHandle):
         self._client = client
 
     def status(self) -> dict:
-        return self._client.batches.status(self.id, self._client.owner)
+        status = self._client.batches.status(self.id, self._client.owner)
+        if status["status"] not in TERMINAL:
+            self._client.resume_if_orphaned(self.id)
+        return status
 
     def cancel(self) -> dict:
         return self._client.batches.cancel(self.id, self._client.owner)
+
+    def retry(self) -> dict:
+        """Re-run the failed items of a finished batch."""
+        self._client._check_open()
+        status = self._client.batches.retry_prepare(self.id, self._client.owner)
+        self._client.batches.runner.launch(self.id)
+        return status
 
     def records(self) -> Iterator[dict]:
         self._client.batches.meta(self.id, self._client.owner)  # the owner check

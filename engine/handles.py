@@ -26,7 +26,8 @@ from engine.models import MAX_BATCH_ITEMS, MAX_CONTENT_CHARS, Item
 from engine.progress import ProgressBar
 from engine.store import TERMINAL
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-LOADER_OPTIONS = ("format", "content_column", "id_column", "metadata_columns")
+COLUMN_OPTIONS = ("content_column", "id_column", "metadata_columns")  # which DataFrame or file columns are what
+LOADER_OPTIONS = ("format", *COLUMN_OPTIONS)
 FIXED_COLUMNS = ("index", "id", "status")
 ERROR_COLUMNS = ("error_type", "error_message")
 MAX_ID_CHARS = next(m.max_length for m in Item.model_fields["id"].metadata if hasattr(m, "max_length"))
@@ -181,25 +182,33 @@ class SyncOperations:
 
     def label(self, items, categories: list, **params) -> dict:
         """Classify items against `categories` (`multi_label`, `include_rationale`, ...)."""
-        return self._sync("label", items, {"categories": categories, **params})
+        return self._call("label", items, {"categories": categories, **params})
 
     def summarize(self, items, **params) -> dict:
         """Summarize items (`summary_instructions`, `response_format`, ...)."""
-        return self._sync("summarize", items, params)
+        return self._call("summarize", items, params)
 
     def extract(self, items, **params) -> dict:
         """Extract fields from items (`extraction_instructions` is required)."""
-        return self._sync("extract", items, params)
+        return self._call("extract", items, params)
 
     def enrich(self, items, **params) -> dict:
         """Add typed `fields` to items."""
-        return self._sync("enrich", items, params)
+        return self._call("enrich", items, params)
 
     def run(self, items, **params) -> dict:
         """Any `system_prompt` + `user_prompt_template` + `response_format`."""
-        return self._sync("run", items, params)
+        return self._call("run", items, params)
 
-    def _sync(self, operation: str, items, params: dict) -> dict:
+    def _call(self, operation: str, items, params: dict) -> dict:
+        """`items`: a list of dicts or strings, or a DataFrame (whose columns `COLUMN_OPTIONS` choose)."""
+        if is_path(items):
+            raise InvalidRequest("sync operations take a list of items (dicts or strings) or a DataFrame; "
+                                 "a single string is read as a file path, which is for submit()", field="items")
+        columns = {name: params.pop(name) for name in COLUMN_OPTIONS if name in params}
+        return self._sync(operation, item_dicts(items, **columns), params)
+
+    def _sync(self, operation: str, items: list[dict], params: dict) -> dict:
         raise NotImplementedError
 
 

@@ -89,8 +89,8 @@ class HTTPClient(SyncOperations):
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
-    def _sync(self, operation: str, items, params: dict) -> dict:
-        body = {"items": item_dicts(items), **params}
+    def _sync(self, operation: str, items: list[dict], params: dict) -> dict:
+        body = {"items": items, **params}
         return self.request("POST", f"/api/completions/{operation}", json=body).json()
 
     # ---- batches ----------------------------------------------------------------

@@ -111,6 +111,13 @@ class BatchStore:
         """Whether the batch is stored (created, and not deleted since)."""
         return self._path(batch_id).is_dir()
 
+    def meta_version(self, batch_id: str) -> int | None:
+        """The meta's mtime in ns (it changes with every write), or None if there is no batch."""
+        try:
+            return (self._path(batch_id) / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     def read_meta(self, batch_id: str) -> dict:
         """The batch's meta; NotFound if there is no such batch."""
         try:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response
 
 from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, items_count_error
+from engine.orphans import QuietWatch
 from serve_app import errors
 from serve_app.auth import Authenticator
 from serve_app.limits import BodyLimit
@@ -49,7 +50,8 @@ WATCHDOG_SECONDS = 5.0
 
 
 def _lifespan(batches):
-    """Keep every unfinished batch driven: a coordinator Ray restarted after a crash waits to be started."""
+    """Keep every unfinished batch driven: after a crash (of a coordinator, of the service, of a
+    driver script's embedded Ray) its batches resume here once their coordinators are seen gone."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -62,9 +64,10 @@ def _lifespan(batches):
 
 
 async def _watchdog(batches) -> None:
+    watch = QuietWatch()
     while True:
         try:
-            for batch_id in await asyncio.to_thread(batches.unfinished):
+            for batch_id in await asyncio.to_thread(batches.orphans, watch):
                 batches.runner.launch(batch_id)
             await asyncio.to_thread(batches.delete_expired)
         except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bad batch

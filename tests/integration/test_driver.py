@@ -13,7 +13,11 @@ import pytest
 import ray
 
 import engine
+from engine.batches import items_frame
 from engine.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from engine.handles import parse_items
+from engine.models import PARAMS
+from engine.store import new_batch_id
 from serve_app.events import status_events
 from tests.fixtures import service_settings
 
@@ -99,6 +103,27 @@ def test_driver_sync_label_and_its_errors(client, clean_simulator):
     with pytest.raises(NotFound):
         client.batch("batch_doesnotexist123")
 
+    frame = pl.DataFrame({"review": ["great", "awful"], "ref": ["r-0", "r-1"]})
+    answer = client.label(frame, categories=CATEGORIES, content_column="review", id_column="ref")
+    assert [r["id"] for r in answer["results"]] == ["r-0", "r-1"]
+    with pytest.raises(InvalidRequest) as invalid:
+        client.label("great", categories=CATEGORIES)  # a string is a file path, for submit() only
+    assert invalid.value.field == "items" and "submit()" in invalid.value.message
+    other = engine.connect(settings=client.settings, pool_name=POOL)
+    other.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        other.label(["x"], categories=CATEGORIES)
+
+
+def test_a_batch_left_without_a_coordinator_goes_on_when_a_script_waits_for_it(client, clean_simulator):
+    # What a script that returned without waiting leaves: the batch stored, its embedded Ray gone with it.
+    batch_id = new_batch_id()
+    request = PARAMS["label"].model_validate({"categories": CATEGORIES})
+    client.batches.create(batch_id, "label", request, [items_frame(parse_items(items(50)))], client.owner, "driver")
+    final = client.batch(batch_id).wait(progress=False, timeout=120)  # once unchanged for ORPHAN_SECONDS
+    assert final["status"] == "completed" and final["completed_items"] == 50
+    assert_in_order(client.batch(batch_id).results(), 50)
+
 
 def test_driver_dataframe_input_keeps_metadata_columns(client, clean_simulator):
     frame = pl.DataFrame({"text": [f"review {i}" for i in range(60)], "id": [f"review-{i}" for i in range(60)],
@@ -123,6 +148,9 @@ def test_driver_file_path_input_and_cancel_of_a_finished_batch(client, clean_sim
     assert batch.results()["id"].to_list() == [f"f-{i}" for i in range(30)]
     with pytest.raises(Conflict):
         batch.cancel()
+    with pytest.raises(Conflict, match="no failed items"):
+        batch.retry()
+    assert batch.id in [listed["batch_id"] for listed in client.list_batches()]
     with pytest.raises(InvalidRequest) as invalid:
         client.submit(tmp_path / "missing.csv", operation="label", categories=CATEGORIES)
     assert invalid.value.field == "items" and "no such file" in invalid.value.message
@@ -176,7 +204,7 @@ def test_http_sync_dataframe_and_errors(http, clean_simulator):
     assert missing.value.status == 404 and missing.value.field == "batch_id"
     with pytest.raises(InvalidRequest) as invalid:
         http.submit(items(2), operation="label", categories=[])
-    assert invalid.value.field.endswith("categories") and invalid.value.details  # the server says label.categories
+    assert invalid.value.field == "categories" and invalid.value.details
     with pytest.raises(ConfigurationError):
         http.label(["x"], categories=CATEGORIES, model="nowhere/model")
 

@@ -73,7 +73,7 @@ def sniff(head: bytes) -> str:
     """Guess the format from the first bytes of a file."""
     if head.startswith(b"PAR1"):
         return "parquet"
-    if b"\x00" in head:  # no UTF-8 text has NUL bytes: a spreadsheet, an archive, UTF-16 text
+    if b"\x00" in head:  # text files have no NUL bytes; spreadsheets, archives and UTF-16 text do
         raise InvalidRequest(f"the file is binary (it has NUL bytes) and not Parquet: send one of "
                              f"{', '.join(FORMATS)} (text in UTF-8)", field="file")
     text = head.removeprefix(_BOM).lstrip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine import models as m
+from loaders.source import FORMATS
 from serve_app.openapi import json_body, ref, responses
 
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -34,7 +35,7 @@ FILE_FORM = {
         "content_column": _text("The items' text (default: content, else the only text column)"),
         "id_column": _text("The items' ids"),
         "metadata_columns": _text("Comma-separated or a JSON list (default: every other column)"),
-        "format": _text("Overrides detection", enum=["csv", "tsv", "json", "jsonl", "ndjson", "txt", "parquet"]),
+        "format": _text("Overrides detection", enum=[*FORMATS, "ndjson"]),
         "categories": _text("label: comma-separated, or a JSON list of names or {name, description, examples}"),
         "fields": _text("enrich: the fields, as JSON"),
         "multi_label": _text("label: true or false"),

@@ -18,16 +18,14 @@ def encode(data=None, files=None) -> tuple[bytes, bytes]:
 
 
 def read(boundary: bytes, body: bytes, chunk: int, **limits) -> tuple[FormReader, dict[str, bytes]]:
-    """Feed `body` in pieces of `chunk` bytes; returns the reader and {filename: bytes} of the file part."""
+    """Feed `body` in pieces of `chunk` bytes; returns the reader and {(filename, content type): bytes} of the file part."""
     files = {}
 
     def open_file(name, content_type):
-        files[name] = io.BytesIO()
-        reader.content_types.append(content_type)
-        return files[name].write
+        files[name, content_type] = io.BytesIO()
+        return files[name, content_type].write
 
     reader = FormReader(boundary, open_file, **limits)
-    reader.content_types = []  # the file parts' Content-Type, as the reader passed them on
     for start in range(0, len(body), chunk):
         reader.feed(body[start:start + chunk])
     reader.finish()
@@ -39,8 +37,8 @@ def test_any_chunking_gives_the_same_fields_and_file(chunk):
     boundary, body = encode({"operation": "label", "categories": "a,b"}, {"file": ("items.csv", FILE, "text/csv")})
     reader, files = read(boundary, body, chunk)
     assert reader.fields == [("operation", "label"), ("categories", "a,b")]
-    assert reader.filename == "items.csv" and reader.content_types == ["text/csv"]
-    assert files == {"items.csv": FILE}
+    assert reader.filename == "items.csv"
+    assert files == {("items.csv", "text/csv"): FILE}
 
 
 def test_fields_after_the_file_and_empty_values():
@@ -53,7 +51,7 @@ def test_fields_after_the_file_and_empty_values():
     for chunk in (1, 5, len(body)):
         reader, files = read(boundary, body, chunk)
         assert reader.fields == [("operation", "classify"), ("categories", "")]
-        assert files == {"a.txt": b"line one\r\nline two"}
+        assert files == {("a.txt", "text/plain"): b"line one\r\nline two"}
 
 
 def test_an_empty_file_and_a_file_under_another_name():
@@ -62,7 +60,7 @@ def test_an_empty_file_and_a_file_under_another_name():
     assert reader.filename is None and files == {} and reader.fields == [("operation", "label")]
     boundary, body = encode(files={"file": ("empty.csv", b"")})
     reader, files = read(boundary, body, 10)
-    assert reader.filename == "empty.csv" and files == {"empty.csv": b""}
+    assert reader.filename == "empty.csv" and files == {("empty.csv", "text/csv"): b""}
 
 
 def test_a_second_file_part_is_refused():

@@ -284,7 +284,10 @@ def operation_of(name: Any) -> str:
 
 
 def parse_batch_request(body: Any) -> BaseModel:
-    """Validated by the operation's own model, so error fields are plain paths (`categories`, not `label.categories`)."""
+    """The body, validated by its operation's own model.
+
+    So error fields are plain paths (`categories`, not pydantic's `label.categories`).
+    """
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object", field="body")
     operation = operation_of(body.get("operation"))

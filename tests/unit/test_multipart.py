@@ -18,7 +18,10 @@ def encode(data=None, files=None) -> tuple[bytes, bytes]:
 
 
 def read(boundary: bytes, body: bytes, chunk: int, **limits) -> tuple[FormReader, dict[str, bytes]]:
-    """Feed `body` in pieces of `chunk` bytes; returns the reader and {(filename, content type): bytes} of the file part."""
+    """Feed `body` in pieces of `chunk` bytes.
+
+    Returns the reader and {(filename, content type): bytes} of the file part.
+    """
     files = {}
 
     def open_file(name, content_type):

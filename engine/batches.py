@@ -192,22 +192,16 @@ class BatchService:
         """Batches not yet finished (or asked to retry): their coordinators may have died with a crash."""
         return [m["batch_id"] for m in self.store.list_batches() if _unfinished(m)]
 
-    def orphans(self, watch: QuietWatch, batch_ids: list[str] | None = None) -> list[str]:
-        """The unfinished batches (of `batch_ids`, else all) that no coordinator drives any more.
+    def orphans(self, watch: QuietWatch) -> list[str]:
+        """The unfinished batches that no coordinator drives any more (ask again and again, launch them)."""
+        unfinished = self.unfinished()
+        watch.keep_only(unfinished)
+        return [batch_id for batch_id in unfinished if self.is_orphan(watch, batch_id)]
 
-        Ask again and again (a watchdog, a wait loop), then launch what it returns: a batch
-        is an orphan once `watch` has seen its meta unchanged for ORPHAN_SECONDS.
-        """
-        metas = self.store.list_batches() if batch_ids is None else map(self.store.read_meta, batch_ids)
-        candidates = [meta["batch_id"] for meta in metas if _unfinished(meta)]
-        found = []
-        for batch_id in candidates:
-            version = self.store.meta_version(batch_id)
-            if version is not None and watch.quiet_for(batch_id, version) >= ORPHAN_SECONDS:
-                found.append(batch_id)
-        if batch_ids is None:
-            watch.keep_only(candidates)
-        return found
+    def is_orphan(self, watch: QuietWatch, batch_id: str) -> bool:
+        """Whether `watch`, asked again and again, has seen the batch's meta unchanged for ORPHAN_SECONDS."""
+        version = self.store.meta_version(batch_id)
+        return version is not None and watch.quiet_for(batch_id, version) >= ORPHAN_SECONDS
 
     def delete_expired(self) -> list[str]:
         """Drop batches past their retention (`expires_at`)."""

@@ -152,12 +152,12 @@ class Client(SyncOperations):
         return self.batches.list(self.owner, limit)
 
     def resume_if_orphaned(self, batch_id: str) -> None:
-        """Launch the batch here if no coordinator drives it any more (see engine.orphans).
+        """Launch the unfinished batch here if no coordinator drives it any more (see engine.orphans).
 
         So a batch whose script ended before it did (its embedded Ray went with it)
         goes on when a later script waits for it; polled by `Batch.status()`.
         """
-        if not self._closed and self.batches.orphans(self._watch, [batch_id]):
+        if not self._closed and self.batches.is_orphan(self._watch, batch_id):
             self.batches.runner.launch(batch_id)
 
     def _frames(self, items, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:

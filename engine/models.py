@@ -269,14 +269,10 @@ def items_count_error(body: Any, limit: int = MAX_BATCH_ITEMS, hint: str = "uplo
     return None
 
 
-def normalise_operation(name: Any) -> Any:
-    """`classify` is an accepted name for `label`."""
-    return "label" if name == "classify" else name
-
-
 def operation_of(name: Any) -> str:
     """The operation a request names (`classify` is `label`); InvalidRequest naming `operation` if none."""
-    operation = normalise_operation(name.strip() if isinstance(name, str) else name)
+    operation = name.strip() if isinstance(name, str) else name
+    operation = "label" if operation == "classify" else operation
     if operation not in OPERATIONS:
         given = "is required" if operation in (None, "") else f"{name!r} is unknown"
         raise InvalidRequest(f"operation {given}: one of {OPERATION_NAMES}", field="operation")

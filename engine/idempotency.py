@@ -41,7 +41,7 @@ class IdempotencyIndex:
         if not 1 <= len(key) <= 255:
             raise InvalidRequest("Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key")
         self._dir.mkdir(parents=True, exist_ok=True)
-        path = self._dir / _digest(owner, key)
+        path = self._path(owner, key)
         mine = {"batch_id": batch_id, "body": hashlib.sha256(body).hexdigest(), "created": False,
                 "at": self._clock()}
         if self._create(path, mine):
@@ -57,7 +57,7 @@ class IdempotencyIndex:
 
     def created(self, owner: str, key: str, batch_id: str) -> None:
         """The claim's batch exists: from now on the claim ends when the batch does."""
-        path = self._dir / _digest(owner, key)
+        path = self._path(owner, key)
         with file_lock(path.with_suffix(".lock"), batch_id):
             held = json.loads(path.read_text(encoding="utf-8"))
             if held["batch_id"] == batch_id:
@@ -65,7 +65,10 @@ class IdempotencyIndex:
 
     def release(self, owner: str, key: str) -> None:
         """Forget a claim whose batch could not be created."""
-        (self._dir / _digest(owner, key)).unlink(missing_ok=True)
+        self._path(owner, key).unlink(missing_ok=True)
+
+    def _path(self, owner: str, key: str) -> Path:
+        return self._dir / _digest(owner, key)
 
     def _create(self, path: Path, claim: dict) -> bool:
         """Make the claim at `path`, whole, unless there is one; whether it was made."""

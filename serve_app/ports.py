@@ -17,8 +17,8 @@ PORT_WAIT_SECONDS = 10.0  # about three times what a killed service's proxy take
 def ensure_port_free(host: str, port: int, wait_seconds: float = PORT_WAIT_SECONDS) -> None:
     """Return once `host:port` could be bound; RuntimeError naming it if it stays taken."""
     deadline = time.monotonic() + wait_seconds
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while True:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             # SO_REUSEADDR: connections of an earlier server left in TIME_WAIT do not count; a listener does.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,10 +24,10 @@ import httpx
 import httpx2
 import polars as pl
 
-from engine.client import retry_after_seconds
 from engine.models import LabelParams
-from engine.operations import build_messages, prepare, request_body
-from engine.ratelimit import TokenBucket
+from engine.prompt.operations import build_messages, prepare, request_body
+from engine.provider.client import retry_after_seconds
+from engine.provider.ratelimit import TokenBucket
 
 CATEGORIES = ["positive", "negative", "mixed"]
 ENGINE_IN_FLIGHT = 2 * 256  # AGENTFLOW_CALLERS x AGENTFLOW_CALLER_CONCURRENCY (the defaults)

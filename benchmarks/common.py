@@ -42,7 +42,7 @@ def start_service(simulator_url: str, store: str, port: int, **env) -> str:
     import httpx
 
     from engine.config import Settings
-    from serve_app.server import start
+    from serve_app.deployment import start
 
     settings = Settings.from_env({"OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": simulator_url,
                                   "AGENTFLOW_STORE": store, "AGENTFLOW_PORT": str(port), **env})

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/http_clients.py [--requests 3000] [--concurrency 64]
 
-Why the provider client (`engine.client`) is aiohttp: on this workload it
+Why the provider client (`engine.provider.client`) is aiohttp: on this workload it
 spends a fraction of the CPU per request of httpx2 (the httpx API, whose
 connection pool scans every pooled socket per request) and of httpx 0.28.
 Each client sends the engine's own request body with one connection per
@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baselines import make_items, request_bodies  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
-from engine.client import ChatClient, ProviderSession  # noqa: E402
-from engine.sim_process import SimulatorProcess  # noqa: E402
-from engine.simulator import SimulatorConfig  # noqa: E402
+from engine.provider.client import ChatClient, ProviderSession  # noqa: E402
+from engine.sim.process import SimulatorProcess  # noqa: E402
+from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
 BODY = request_bodies(make_items(1))[0]
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 import polars as pl
-import ray  # also puts Ray's bundled psutil on sys.path
 import psutil
+import ray  # also puts Ray's bundled psutil on sys.path
 from ray import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,8 +40,8 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import free_port, start_service, write_results  # noqa: E402
-from engine.sim_process import SimulatorProcess  # noqa: E402
-from engine.simulator import SimulatorConfig  # noqa: E402
+from engine.sim.process import SimulatorProcess  # noqa: E402
+from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
 
 def make_csv(path: Path, rows: int) -> None:

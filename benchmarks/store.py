@@ -34,7 +34,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.store import BatchStore, new_batch_id  # noqa: E402
+from engine.store.batch_store import BatchStore, new_batch_id  # noqa: E402
 from loaders.export import iter_csv_frames, iter_jsonl_frames  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"

@@ -30,11 +30,25 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.baselines import (make_items, probe_tokens, ray_data_available, request_bodies,  # noqa: E402
-                                  run_asyncio_baseline, run_engine, run_ray_data_baseline, submit_and_wait)
-from benchmarks.common import RESULTS, free_port, percentile, start_service, write_results  # noqa: E402
-from engine.sim_process import SimulatorProcess  # noqa: E402
-from engine.simulator import SimulatorConfig  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
+    make_items,
+    probe_tokens,
+    ray_data_available,
+    request_bodies,
+    run_asyncio_baseline,
+    run_engine,
+    run_ray_data_baseline,
+    submit_and_wait,
+)
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    free_port,
+    percentile,
+    start_service,
+    write_results,
+)
+from engine.sim.process import SimulatorProcess  # noqa: E402
+from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
 IDLE_SECONDS = 5.0  # metering an idle service first tells its background CPU from the work's
 TOKENS_TARGET_RPS = 40  # tokens-bound: tpm is set so that tokens allow this many requests/s
@@ -65,8 +79,8 @@ class TreeMeter:
     """
 
     def __init__(self, root: int | None = None, recursive: bool = True, exclude: set[int] = frozenset()):
-        import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
         import psutil
+        import ray  # noqa: F401 - puts Ray's bundled psutil on sys.path
 
         self._psutil, self._root = psutil, psutil.Process(root)
         self._recursive, self._exclude = recursive, exclude

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.driver import Client, connect
-    from engine.http_client import HTTPClient
+    from engine.ray.driver import Client, connect
+    from engine.sdk.http_client import HTTPClient
 
 __all__ = ["Client", "HTTPClient", "connect"]
 
-_LAZY = {"connect": "engine.driver", "Client": "engine.driver", "HTTPClient": "engine.http_client"}
+_LAZY = {"connect": "engine.ray.driver", "Client": "engine.ray.driver", "HTTPClient": "engine.sdk.http_client"}
 
 
 def __getattr__(name: str):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from engine.errors import ConfigurationError
+from engine.limits import Limits
 from engine.pricing import PriceTable, parse_prices
-from engine.ratelimit import Limits
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -29,10 +29,6 @@ class ProviderConfig:
     json_schema: bool = True  # supports response_format json_schema (strict)
     logprobs: bool = False
     simulated: bool = False
-
-    @property
-    def limiter_name(self) -> str:
-        return f"agentflow-limiter-{self.name}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import InvalidRequest, PayloadTooLarge
 
@@ -335,6 +342,7 @@ class ErrorResponse(BaseModel):
 
 
 BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
+FINISHED_STATES: tuple[BatchState, ...] = ("completed", "failed", "cancelled")  # a batch in one of these runs no more
 
 
 class BatchCreated(BaseModel):

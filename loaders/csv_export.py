@@ -17,7 +17,7 @@ import re
 from itertools import chain, islice
 from typing import Any, Iterable, Iterator, Sequence
 
-from engine.outcome_rows import parse_json
+from loaders.frames import parse_json
 
 _FIXED = ("index", "id", "status")
 _ERRORS = ("error_type", "error_message")
@@ -110,7 +110,7 @@ class _Layout:
     def columns_rows(self, columns: dict[str, list], results: list) -> Iterator[tuple]:
         """`rows` of a frame's columns (see iter_csv_frames) and its parsed results."""
         kinds = columns["error_type"]
-        # A record has an error only when it has an error type (engine.outcome_rows.output_records).
+        # A record has an error only when it has an error type (engine.store.outcome_rows.output_records).
         messages = [None if kind is None else message for kind, message in zip(kinds, columns["error_message"])]
         cells = [[_cell(value) for value in columns[key]] for key in _FIXED]
         cells += [[_result_cell(result, key) for result in results] for key in self.result_keys]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from itertools import chain
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import polars as pl
 
 from engine.errors import InvalidRequest, PayloadTooLarge
 from loaders.columns import choose_columns, no_items
+from loaders.frames import rechunk
 from loaders.items import Table, frame_to_items, rows_to_items
 from loaders.records import read_json, read_jsonl, read_txt
 from loaders.source import Source, detect_format, open_source
@@ -102,21 +103,3 @@ def _check_content(items: pl.DataFrame, done: int, column: str) -> None:
     if empty.any():
         row = done + empty.arg_true()[0] + 1
         raise InvalidRequest(f"row {row}: content (column {column!r}) is empty", field="file")
-
-
-def rechunk(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
-    """The same rows in frames of exactly `size` rows (the last may be shorter)."""
-    pending: list[pl.DataFrame] = []
-    held = 0
-    for frame in frames:
-        pending.append(frame)
-        held += frame.height
-        if held < size:
-            continue
-        joined = pl.concat(pending, rechunk=False)
-        whole = held - held % size
-        for start in range(0, whole, size):
-            yield joined.slice(start, size)
-        pending, held = [joined.slice(whole)], held % size
-    if held:
-        yield pl.concat(pending)

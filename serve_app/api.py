@@ -14,16 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response
 
+from engine.batch.orphans import QuietWatch
 from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, items_count_error
-from engine.orphans import QuietWatch
 from serve_app import errors
 from serve_app.auth import Authenticator
-from serve_app.limits import BodyLimit
 from serve_app.batch_routes import batch_routes
 from serve_app.dashboard import dashboard_routes
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.events import event_routes
 from serve_app.file_routes import file_routes
+from serve_app.limits import BodyLimit
 from serve_app.openapi import openapi_document
 
 SYNC_BODY_LIMIT = 64 * 1024 * 1024

@@ -9,15 +9,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, request_response
 
+from engine.batch.idempotency import IdempotencyIndex
 from engine.errors import InvalidRequest, NotFound
-from engine.idempotency import IdempotencyIndex
-from engine.models import BatchControls, controls_of, items_count_error, parse_batch_request
-from serve_app.endpoint import api_endpoint, read_json
+from engine.models import (
+    BatchControls,
+    controls_of,
+    items_count_error,
+    parse_batch_request,
+)
 from serve_app.auth import Authenticator
+from serve_app.endpoint import api_endpoint, read_json
 from serve_app.limits import BodyLimit
 
 if TYPE_CHECKING:
-    from engine.batches import BatchService
+    from engine.batch.service import BatchService
 
 MEDIA_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
@@ -36,7 +41,7 @@ async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, r
                        operation: str, validated, frames, body_for_key: bytes, source: str,
                        controls: BatchControls) -> Response:
     """Store a batch (or return the one an Idempotency-Key already made) and launch it."""
-    from engine.store import new_batch_id
+    from engine.store.batch_store import new_batch_id
 
     if controls.dry_run:
         return JSONResponse(await asyncio.to_thread(batches.estimate, operation, validated, frames))
@@ -72,7 +77,7 @@ async def _await_existing(batches: "BatchService", batch_id: str, owner: str) ->
 
 
 def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: int) -> list[Route]:
-    from engine.batches import items_frame
+    from engine.batch.service import items_frame
 
     idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
 

@@ -27,12 +27,12 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from engine.errors import AgentFlowError
-from engine.store import TERMINAL
+from engine.models import FINISHED_STATES
 from serve_app.auth import Authenticator
 from serve_app.endpoint import api_endpoint
 
 if TYPE_CHECKING:
-    from engine.batches import BatchService
+    from engine.batch.service import BatchService
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
@@ -53,7 +53,7 @@ async def status_events(read_status, first: dict, poll_seconds: float = POLL_SEC
         if status != sent:
             yield sse("progress", status)
             sent, quiet_since = status, time.monotonic()
-        if status["status"] in TERMINAL:
+        if status["status"] in FINISHED_STATES:
             yield sse("end", status)
             return
         if time.monotonic() - quiet_since >= keepalive_seconds:

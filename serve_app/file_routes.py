@@ -24,16 +24,22 @@ from starlette.requests import Request
 from starlette.routing import Route, request_response
 
 from engine.errors import InvalidRequest
-from engine.models import CONTROL_FIELDS, PARAMS, BatchControls, OperationParams, operation_of
+from engine.models import (
+    CONTROL_FIELDS,
+    PARAMS,
+    BatchControls,
+    OperationParams,
+    operation_of,
+)
 from serve_app.auth import Authenticator
+from serve_app.batch_routes import create_batch
+from serve_app.endpoint import api_endpoint
 from serve_app.limits import BodyLimit
 from serve_app.multipart import FormReader, boundary_of
 from serve_app.upload_target import UploadTarget
-from serve_app.batch_routes import create_batch
-from serve_app.endpoint import api_endpoint
 
 if TYPE_CHECKING:
-    from engine.batches import BatchService
+    from engine.batch.service import BatchService
 
 FORM_FIELD_LIMIT = 1024 * 1024
 FORM_OVERHEAD = 256 * 1024  # the text fields and multipart framing around the file
@@ -80,7 +86,7 @@ async def _discard(task: asyncio.Task) -> None:
 
 
 def file_routes(batches: "BatchService", auth: Authenticator, max_upload_bytes: int) -> list[Route]:
-    from engine.idempotency import IdempotencyIndex
+    from engine.batch.idempotency import IdempotencyIndex
 
     idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
     uploads = Path(batches.settings.store) / "uploads"

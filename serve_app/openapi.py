@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from engine import models as m
-
-REF = "#/components/schemas/{model}"
-
-
-def ref(model: type[BaseModel]) -> dict:
-    return {"$ref": REF.format(model=model.__name__)}
-
-
-def json_body(schema: dict) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-def responses(ok: dict, *errors: int, ok_status: str = "200") -> dict:
-    out = {ok_status: {"description": "OK", "content": {"application/json": {"schema": ok}}}}
-    for status in errors:
-        out[str(status)] = {"description": _ERROR_TEXT[status],
-                            "content": {"application/json": {"schema": ref(m.ErrorResponse)}}}
-    return out
-
-
-_ERROR_TEXT = {
-    400: "Malformed JSON, unknown provider or missing provider key",
-    401: "Missing or invalid API key",
-    404: "Unknown batch",
-    409: "The batch is in the wrong state",
-    413: "Too many items or too many bytes",
-    422: "Invalid field (the error names it)",
-}
+from serve_app import openapi_batches
+from serve_app.openapi_parts import REF, json_body, ref, responses
 
 
 def _sync_paths() -> dict:
@@ -51,8 +24,6 @@ def _sync_paths() -> dict:
 
 
 def openapi_document() -> dict:
-    from serve_app import openapi_batches
-
     models = [*m.SYNC_REQUESTS.values(), m.SyncResponse, m.ErrorResponse, *openapi_batches.MODELS]
     _, schema = models_json_schema([(model, "validation") for model in dict.fromkeys(models)],
                                    ref_template=REF)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from engine import models as m
-from loaders.source import FORMATS
-from serve_app.openapi import json_body, ref, responses
+from loaders import FORMATS
+from serve_app.openapi_parts import json_body, ref, responses
 
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BATCH_REQUESTS = (m.BatchLabelRequest, m.BatchSummarizeRequest, m.BatchExtractRequest, m.BatchEnrichRequest,

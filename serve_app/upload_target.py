@@ -12,8 +12,7 @@ import tempfile
 from pathlib import Path
 
 from engine.errors import PayloadTooLarge
-from loaders.growing import GrowingFile
-from loaders.source import upload_suffix
+from loaders import GrowingFile, upload_suffix
 
 
 class UploadTarget:

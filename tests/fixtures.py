@@ -20,8 +20,8 @@ import uvicorn
 from ray import serve
 
 from engine.config import Settings
-from engine.sim_process import SimulatorProcess
-from engine.simulator import SimulatorConfig
+from engine.sim.process import SimulatorProcess
+from engine.sim.simulator import SimulatorConfig
 from tests.conftest import free_port
 
 
@@ -63,7 +63,7 @@ def service_settings(simulator, store, **env) -> Settings:
 @pytest.fixture(scope="session")
 def service(ray_session, simulator, tmp_path_factory):
     """The real service: Ray Serve on a loopback port, backed by the session's simulator."""
-    from serve_app.server import start
+    from serve_app.deployment import start
 
     port = free_port()
     settings = service_settings(simulator, tmp_path_factory.mktemp("store"), AGENTFLOW_PORT=str(port))
@@ -143,10 +143,10 @@ def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
     For tests whose settings differ from the session service's. On exit its
     actors are removed, the limiter included, so nothing it learned outlives it.
     """
-    from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool
-    from engine.batches import BatchService
-    from engine.service import EngineService
-    from engine.store import BatchStore
+    from engine.batch.service import BatchService
+    from engine.batch.sync import EngineService
+    from engine.ray.actors import NAMESPACE, RayBatchRunner, RayCallerPool
+    from engine.store.batch_store import BatchStore
     from serve_app.api import create_app
 
     pool = RayCallerPool(settings, pool_name=pool_name)

@@ -13,10 +13,10 @@ import pytest
 import ray
 from playwright.sync_api import expect
 
-from engine.actors import RayBatchRunner, RayCallerPool
-from engine.batches import BatchService
-from engine.service import EngineService
-from engine.store import BatchStore
+from engine.batch.service import BatchService
+from engine.batch.sync import EngineService
+from engine.ray.actors import RayBatchRunner, RayCallerPool
+from engine.store.batch_store import BatchStore
 from serve_app.api import create_app
 from tests.fixtures import ThreadServer, service_settings
 

@@ -11,15 +11,15 @@ from contextlib import contextmanager
 import pytest
 from starlette.testclient import TestClient
 
-from engine.batches import BatchService, LocalBatchRunner
-from engine.caller import Caller
-from engine.client import ChatClient, ProviderSession
+from engine.batch.service import BatchService, LocalBatchRunner
+from engine.batch.sync import EngineService, LocalCallerPool
 from engine.config import Settings
-from engine.leases import Lease, LocalLimiterBackend
-from engine.ratelimit import Limits
-from engine.runtime import retry_policy
-from engine.service import EngineService, LocalCallerPool
-from engine.store import BatchStore
+from engine.limits import Limits
+from engine.provider.caller import Caller
+from engine.provider.client import ChatClient, ProviderSession
+from engine.provider.factory import retry_policy
+from engine.provider.leases import Lease, LocalLimiterBackend
+from engine.store.batch_store import BatchStore
 from serve_app.api import create_app
 
 

@@ -29,8 +29,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 import engine  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.sim_process import SimulatorProcess  # noqa: E402
-from engine.simulator import SimulatorConfig  # noqa: E402
+from engine.sim.process import SimulatorProcess  # noqa: E402
+from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
 CALLERS = 4
 CATEGORIES = ["positive", "negative", "mixed"]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def agentflow(service, *argv, timeout=180):
     env = {**os.environ, "AGENTFLOW_URL": service}
     env.pop("AGENTFLOW_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "engine.cli", *argv], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "serve_app.cli", *argv], env=env, capture_output=True,
                           timeout=timeout)
 
 
@@ -60,7 +60,7 @@ def test_serve_refuses_a_port_another_process_serves_on(tmp_path):
         port = taken.getsockname()[1]
         env = {**os.environ, "AGENTFLOW_PORT": str(port), "AGENTFLOW_STORE": str(tmp_path / "store")}
         env.pop("RAY_ADDRESS", None)
-        run = subprocess.run([sys.executable, "-m", "engine.cli", "serve"], env=env, capture_output=True, timeout=120)
+        run = subprocess.run([sys.executable, "-m", "serve_app.cli", "serve"], env=env, capture_output=True, timeout=120)
     stderr = run.stderr.decode()
     assert run.returncode == 1, stderr
     assert f"127.0.0.1:{port} is taken" in stderr and stderr.count("\n") == 1  # one line, no traceback

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def start_service(env: dict, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], env=env, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "serve_app.cli", "serve"], env=env, start_new_session=True,
                             stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -13,11 +13,17 @@ import pytest
 import ray
 
 import engine
-from engine.batches import items_frame
-from engine.errors import ConfigurationError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
-from engine.handles import parse_items
+from engine.batch.service import items_frame
+from engine.errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+)
 from engine.models import PARAMS
-from engine.store import new_batch_id
+from engine.sdk.handles import parse_items
+from engine.store.batch_store import new_batch_id
 from serve_app.events import status_events
 from tests.fixtures import service_settings
 
@@ -158,9 +164,9 @@ def test_driver_file_path_input_and_cancel_of_a_finished_batch(client, clean_sim
 
 async def test_events_keep_alive_while_queued_then_end_when_finished(client, clean_simulator):
     """status_events over the real BatchService: a batch stored but not launched stays queued."""
-    from engine.batches import items_frame
+    from engine.batch.service import items_frame
     from engine.models import Item, LabelParams
-    from engine.store import new_batch_id
+    from engine.store.batch_store import new_batch_id
 
     batch_id = new_batch_id()
     batches = client.batches

@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from engine.sim_process import SimulatorProcess
-from engine.simulator import SimulatorConfig
+from engine.sim.process import SimulatorProcess
+from engine.sim.simulator import SimulatorConfig
 from tests.fixtures import own_service, service_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,8 +12,8 @@ service rightly answers those with a 422 naming the field.
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

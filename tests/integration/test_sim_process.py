@@ -11,8 +11,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from engine.sim_process import SimulatorProcess
-from engine.simulator import SimulatorConfig
+from engine.sim.process import SimulatorProcess
+from engine.sim.simulator import SimulatorConfig
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,7 @@ def test_stop_ends_the_process():
 def test_the_simulator_exits_when_its_launcher_is_killed():
     launcher = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from engine.sim_process import SimulatorProcess\nfrom engine.simulator import SimulatorConfig\n"
+         "from engine.sim.process import SimulatorProcess\nfrom engine.sim.simulator import SimulatorConfig\n"
          "sim = SimulatorProcess.start(SimulatorConfig(latency_ms=0))\nprint(sim.pid, flush=True)\ntime.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:

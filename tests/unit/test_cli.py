@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from engine.cli import main
-from engine.progress import ProgressBar, format_duration
+from engine.sdk.progress import ProgressBar, format_duration
+from serve_app.cli import main
 from tests.conftest import free_port
 
 SUBCOMMANDS = {
@@ -73,7 +73,7 @@ def test_bad_arguments_are_usage_errors(capsys):
 
 
 def test_the_console_entry_point_prints_no_traceback(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "engine.cli", "output", "batch_abcdefghijkl", "--url",
+    run = subprocess.run([sys.executable, "-m", "serve_app.cli", "output", "batch_abcdefghijkl", "--url",
                           f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1
 

@@ -14,14 +14,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer
 
-from engine.caller import Caller, RetryPolicy, Target
-from engine.client import ChatClient, ProviderSession
 from engine.config import ProviderConfig
-from engine.errors import ProviderConnectionError, ProviderHTTPError, ProviderTimeout, RateLimited
-from engine.leases import Lease, LocalLimiterBackend
+from engine.errors import (
+    ProviderConnectionError,
+    ProviderHTTPError,
+    ProviderTimeout,
+    RateLimited,
+)
+from engine.limits import Limits
 from engine.models import LabelParams
-from engine.operations import prepare
-from engine.ratelimit import Limits
+from engine.prompt.operations import prepare
+from engine.provider.caller import Caller, RetryPolicy
+from engine.provider.client import ChatClient, ProviderSession
+from engine.provider.leases import Lease, LocalLimiterBackend
+from engine.target import Target
 
 PLAN = prepare("label", LabelParams(categories=["a", "b"]))
 HANG = "hang"  # the provider does not answer (longer than any timeout used here)

@@ -51,8 +51,9 @@ def test_serve_config_is_a_valid_serve_deploy_config():
 
 
 def test_serve_config_import_path_names_the_bound_app():
-    import serve_app
     from ray.serve.deployment import Application
+
+    import serve_app
 
     module, attr = load("serve_config.yaml")["applications"][0]["import_path"].split(":")
     assert module == "serve_app" and isinstance(getattr(serve_app, attr), Application)

@@ -1,6 +1,6 @@
 import math
 
-from engine.confidence import apply_label_confidence, span_probability
+from engine.prompt.confidence import apply_label_confidence, span_probability
 
 
 def tokens_of(text, size=4, logprob=-0.1):

@@ -1,9 +1,9 @@
 import pytest
 
-from engine.caller import Target
 from engine.config import OPENAI_DEFAULT_BASE_URL, Settings
 from engine.errors import ConfigurationError
-from engine.ratelimit import Limits
+from engine.limits import Limits
+from engine.target import Target
 
 
 def test_defaults_follow_the_openai_sdk():

@@ -2,8 +2,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine.batch.idempotency import CREATE_GRACE_SECONDS, IdempotencyIndex
 from engine.errors import InvalidRequest
-from engine.idempotency import CREATE_GRACE_SECONDS, IdempotencyIndex
 
 
 class Batches:

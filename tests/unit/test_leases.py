@@ -1,7 +1,7 @@
 import pytest
 
-from engine.leases import Lease, LocalLimiterBackend, merge_limits
-from engine.ratelimit import Limits
+from engine.limits import Limits
+from engine.provider.leases import Lease, LocalLimiterBackend, merge_limits
 
 
 class Clock:

@@ -4,12 +4,16 @@ import json
 
 import polars as pl
 import pytest
+from test_loaders import (  # tests/unit is on sys.path (no __init__.py)
+    FORMATS,
+    encode,
+    message,
+    parquet,
+)
 
 import loaders.tabular
 from engine.errors import InvalidRequest, PayloadTooLarge
 from loaders import read_items, read_items_list
-from test_loaders import FORMATS, encode, message, parquet  # tests/unit is on sys.path (no __init__.py)
-
 
 # ---- CSV ---------------------------------------------------------------------
 

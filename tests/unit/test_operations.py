@@ -3,8 +3,14 @@ import json
 import pytest
 
 from engine.errors import OutputParseError
-from engine.models import EnrichParams, ExtractParams, LabelParams, RunParams, SummarizeParams
-from engine.operations import (
+from engine.models import (
+    EnrichParams,
+    ExtractParams,
+    LabelParams,
+    RunParams,
+    SummarizeParams,
+)
+from engine.prompt.operations import (
     build_messages,
     extraction_keys,
     parse_result,

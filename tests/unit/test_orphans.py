@@ -1,4 +1,4 @@
-from engine.orphans import QuietWatch
+from engine.batch.orphans import QuietWatch
 
 
 class Clock:

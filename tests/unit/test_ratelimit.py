@@ -1,6 +1,7 @@
 import pytest
 
-from engine.ratelimit import Limits, RateLimiter, TokenBucket
+from engine.limits import Limits
+from engine.provider.ratelimit import RateLimiter, TokenBucket
 
 
 class FakeClock:

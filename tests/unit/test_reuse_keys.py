@@ -1,8 +1,8 @@
-from engine.caller import Target
+from engine.batch.reuse import Folder, ResponseCache, request_key
 from engine.config import ProviderConfig
 from engine.models import LabelParams
-from engine.operations import prepare
-from engine.reuse import Folder, ResponseCache, request_key
+from engine.prompt.operations import prepare
+from engine.target import Target
 
 TARGET = Target(ProviderConfig(name="openai", base_url="http://p/v1", api_key="k"), "gpt-4.1-mini")
 PLAN = prepare("label", LabelParams(categories=["a", "b"]))

@@ -1,4 +1,4 @@
-from engine.schema import validate
+from engine.prompt.schema import validate
 
 LABEL = {
     "type": "object",

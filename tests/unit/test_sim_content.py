@@ -4,7 +4,7 @@ import random
 import jsonschema
 import pytest
 
-from engine.sim_content import generate_content, token_logprobs, truncate_json
+from engine.sim.content import generate_content, token_logprobs, truncate_json
 
 LABELS = ["billing", "shipping", "product", "other"]
 SCHEMAS = {

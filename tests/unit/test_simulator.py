@@ -4,8 +4,8 @@ import jsonschema
 import pytest
 from starlette.testclient import TestClient
 
-import engine.simulator as simulator
-from engine.simulator import SimulatorConfig, create_simulator_app
+import engine.sim.simulator as simulator
+from engine.sim.simulator import SimulatorConfig, create_simulator_app
 
 SCHEMA = {
     "type": "object",

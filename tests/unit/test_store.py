@@ -4,10 +4,15 @@ import threading
 import polars as pl
 import pytest
 
+import engine.store.batch_store
 from engine.errors import NotFound
-import engine.store
-from engine.store import BatchStore, _winners, new_batch_id, validate_batch_id
-from engine.store_files import write_parquet
+from engine.store.batch_store import (
+    BatchStore,
+    _winners,
+    new_batch_id,
+    validate_batch_id,
+)
+from engine.store.files import write_parquet
 
 
 def items(n: int, start: int = 0) -> pl.DataFrame:
@@ -315,7 +320,7 @@ def test_a_log_damaged_by_a_lost_machine_is_read_up_to_the_damage(store):
 
 
 def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypatch):
-    monkeypatch.setattr(engine.store, "LOG_ROWS", 4)
+    monkeypatch.setattr(engine.store.batch_store, "LOG_ROWS", 4)
     batch_id = make(store, sizes=(12,))
     for start in range(0, 12, 3):
         store.write_results(batch_id, [outcome(i) for i in range(start, start + 3)])
@@ -327,7 +332,7 @@ def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypat
 
 
 def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
-    from engine.coordinator import outcome_record
+    from engine.batch.coordinator import outcome_record
     from loaders.export import iter_jsonl, iter_jsonl_frames
 
     batch_id = new_batch_id()
@@ -349,7 +354,7 @@ def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
 
 
 def test_csv_from_frames_is_the_csv_of_the_records(store):
-    from engine.coordinator import outcome_record
+    from engine.batch.coordinator import outcome_record
     from loaders.export import iter_csv, iter_csv_frames
 
     batch_id = new_batch_id()
@@ -374,7 +379,7 @@ def test_csv_from_frames_is_the_csv_of_the_records(store):
 
 
 def test_pages_read_while_a_log_grows_see_every_write(store, monkeypatch):
-    monkeypatch.setattr(engine.store, "LOG_ROWS", 4)
+    monkeypatch.setattr(engine.store.batch_store, "LOG_ROWS", 4)
     batch_id = make(store, sizes=(12,))
     store.write_results(batch_id, [outcome(0), outcome(1)])
     page = lambda offset: [r["status"] for r in records(store, batch_id, offset=offset, limit=2)]  # noqa: E731

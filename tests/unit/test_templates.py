@@ -1,9 +1,9 @@
 import polars as pl
 import pytest
 
-from engine.batches import with_template_fields
+from engine.batch.service import with_template_fields
 from engine.errors import InvalidRequest
-from engine.templates import parse_template
+from engine.prompt.templates import parse_template
 
 
 def test_renders_plain_fields_and_escapes():

@@ -1,6 +1,6 @@
 """The store's files: atomic writes, input parts, results files read as frames, locks.
 
-engine.store lays these files out and decides when each is written.
+engine.store.batch_store lays these files out and decides when each is written.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from engine.errors import NotFound
-from engine.outcome_rows import OUTCOME_SCHEMA, conform
-from engine.results_log import read_log
-from loaders.read import rechunk
+from engine.store.outcome_rows import OUTCOME_SCHEMA, conform
+from engine.store.results_log import read_log
+from loaders import rechunk
 
 INPUT_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
 INPUT_PART_ROWS = 100_000

@@ -4,7 +4,7 @@
 and tokens/min enforced with about one second of burst (429 with `retry-after`
 and `x-ratelimit-*` headers, as the real API quantises its limits), latency
 after admission, injected faults (500s, hangs, truncated JSON), and content
-valid for the requested `response_format` (see `engine.sim_content`). The
+valid for the requested `response_format` (see `engine.sim.content`). The
 `x-ratelimit-remaining-*` and `-reset-*` headers describe that one-second bucket.
 
 Control endpoints (no auth): `GET /sim/stats`, `POST /sim/reset`,
@@ -34,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from engine.ratelimit import TokenBucket
-from engine.sim_content import generate_content, token_logprobs, truncate_json
-from engine.tokens import estimate_prompt_tokens, estimate_text_tokens
+from engine.prompt.tokens import estimate_prompt_tokens, estimate_text_tokens
+from engine.provider.ratelimit import TokenBucket
+from engine.sim.content import generate_content, token_logprobs, truncate_json
 
 MODEL_ID = "sim/gpt-4.1-mini"
 FORMATS = ("text", "json_object", "json_schema")
@@ -376,7 +376,7 @@ _OPTIONS = [  # (field, type, help) of the command line; defaults come from Simu
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`agentflow simulator` / `python -m engine.simulator`."""
+    """`agentflow simulator` / `python -m engine.sim.simulator`."""
     parser = argparse.ArgumentParser(prog="agentflow simulator",
                                      description="Run the simulated OpenAI-compatible provider.")
     parser.add_argument("--host", default="127.0.0.1")

@@ -17,8 +17,9 @@ first requests then do not all land on a provider that allows one a second.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
+
+from engine.limits import Limits
 
 Clock = Callable[[], float]
 SLOW_RATE = 5.0  # requests (or tokens) per second below which one second of burst is a tiny cushion
@@ -73,14 +74,6 @@ class TokenBucket:
         self._refill()
         self.rate, self.capacity = rate, capacity
         self._level = min(self._level, capacity)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A provider's limits per minute; None means not limited (or not known yet)."""
-
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
 
 
 class RateLimiter:
@@ -181,13 +174,6 @@ class RateLimiter:
         """Correct a reservation once the real usage is known."""
         if self._tokens is not None and estimated_tokens != actual_tokens:
             self._tokens.give_back(estimated_tokens - actual_tokens)
-
-    def release(self, requests: int, tokens: int) -> None:
-        """Give back a reservation that was never used (e.g. a cancelled item)."""
-        if self._requests is not None:
-            self._requests.give_back(requests)
-        if self._tokens is not None:
-            self._tokens.give_back(tokens)
 
     def pause(self, seconds: float) -> None:
         """After a 429: nobody sharing this limit sends for `seconds`."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.caller import Caller, RetryPolicy
-from engine.client import ChatClient, ProviderSession
 from engine.config import ProviderConfig, Settings
-from engine.leases import Lease, LimiterBackend
+from engine.provider.caller import Caller, RetryPolicy
+from engine.provider.client import ChatClient, ProviderSession
+from engine.provider.leases import Lease, LimiterBackend
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

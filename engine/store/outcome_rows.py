@@ -1,16 +1,15 @@
 """Outcome rows as Polars frames: their schema, the check on write, which record wins, output records.
 
-Pure: no files. engine.store decides where the frames come from and go to.
+Pure: no files. engine.store.batch_store decides where the frames come from and go to.
 """
 
 from __future__ import annotations
 
-import json
-from contextlib import suppress
-
 import polars as pl
 
-TERMINAL = ("completed", "failed", "cancelled")
+from engine.outcome import ITEM_STATUSES
+from loaders import parse_json
+
 OUTCOME_SCHEMA = {
     "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
     "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
@@ -19,7 +18,7 @@ OUTCOME_SCHEMA = {
 # A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
 OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
 
-_STATUS = pl.Enum(TERMINAL)
+_STATUS = pl.Enum(ITEM_STATUSES)
 
 
 def outcome_frame(outcomes: pl.DataFrame | list[dict]) -> pl.DataFrame:
@@ -35,7 +34,7 @@ def outcome_frame(outcomes: pl.DataFrame | list[dict]) -> pl.DataFrame:
     except pl.exceptions.InvalidOperationError:
         status = None
     if status is None or status.null_count() or index.null_count() or (len(index) and index[0] < 0):
-        raise ValueError(f"every outcome needs an index >= 0 and a status in {TERMINAL}")
+        raise ValueError(f"every outcome needs an index >= 0 and a status in {ITEM_STATUSES}")
     return frame
 
 
@@ -73,13 +72,3 @@ def output_records(frame: pl.DataFrame) -> list[dict]:
     ]
 
 
-_DECODER = json.JSONDecoder()
-
-
-def parse_json(text: str):
-    """json.loads, 2x faster on the store's own compact JSON (raw_decode skips the whitespace regexes)."""
-    with suppress(json.JSONDecodeError):
-        value, end = _DECODER.raw_decode(text)
-        if end == len(text):
-            return value
-    return json.loads(text)  # surrounding whitespace, or invalid: loads decides

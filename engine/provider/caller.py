@@ -14,27 +14,27 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from engine.client import ChatClient, Completion
 from engine.config import ProviderConfig
-from engine.errors import AgentFlowError, OutputParseError, ProviderError, RateLimited, is_retryable
-from engine.leases import Lease
-from engine.operations import OperationPlan, build_messages, parse_result, repair_messages, request_body
-from engine.tokens import estimate_prompt_tokens
+from engine.errors import (
+    AgentFlowError,
+    OutputParseError,
+    ProviderError,
+    RateLimited,
+    is_retryable,
+)
+from engine.prompt.operations import (
+    OperationPlan,
+    build_messages,
+    parse_result,
+    repair_messages,
+    request_body,
+)
+from engine.prompt.tokens import estimate_prompt_tokens
+from engine.provider.client import ChatClient, Completion
+from engine.provider.leases import Lease
+from engine.target import Target
 
 MAX_RATE_LIMIT_WAITS = 30  # 429s tolerated for one item before it fails
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where an operation's calls go."""
-
-    provider: ProviderConfig
-    model: str  # the provider's own model name
-
-    @property
-    def display_model(self) -> str:
-        """provider/model; sim/model when the built-in simulator stands in, as its answers say."""
-        return f"{'sim' if self.provider.simulated else self.provider.name}/{self.model}"
 
 
 @dataclass(frozen=True)

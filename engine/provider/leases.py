@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from engine.ratelimit import Limits, RateLimiter
+from engine.limits import Limits
+from engine.provider.ratelimit import RateLimiter
 
 LEASE_SECONDS = 0.02  # a lease covers about this much of the rate
 MAX_LEASE = 32

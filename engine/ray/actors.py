@@ -20,12 +20,12 @@ import ray
 from ray.exceptions import ActorUnschedulableError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from engine.caller import Target
 from engine.config import ProviderConfig, Settings
-from engine.leases import Grant, LocalLimiterBackend
-from engine.operations import OperationPlan
-from engine.ratelimit import Limits
-from engine.runtime import build_caller
+from engine.limits import Limits
+from engine.prompt.operations import OperationPlan
+from engine.provider.factory import build_caller
+from engine.provider.leases import Grant, LocalLimiterBackend
+from engine.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ class BatchCoordinatorActor:
     """One per batch, named after it. Restarted after a crash, it resumes from the store."""
 
     def __init__(self, batch_id: str, settings: Settings, pool_name: str):
-        from engine.coordinator import Coordinator
-        from engine.store import BatchStore
+        from engine.batch.coordinator import Coordinator
+        from engine.store.batch_store import BatchStore
 
         pool = RayCallerPool(settings, pool_name)
         self._coordinator = Coordinator(batch_id, BatchStore(settings.store), pool, settings)
@@ -216,7 +216,7 @@ class SimulatorActor:
         if self._url is None:
             import uvicorn
 
-            from engine.simulator import SimulatorConfig, create_simulator_app
+            from engine.sim.simulator import SimulatorConfig, create_simulator_app
 
             config = uvicorn.Config(create_simulator_app(SimulatorConfig(logprobs=True)), host=host, port=0,
                                     log_level="warning", access_log=False)

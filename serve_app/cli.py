@@ -14,14 +14,13 @@ $AGENTFLOW_API_KEY). A failure prints one line on stderr and exits non-zero.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DELEGATING = ("simulator", "bench")  # their remaining arguments belong to another parser
@@ -146,21 +145,21 @@ def add_batch_commands(commands) -> None:
 
 def run_serve(args, rest) -> int:
     from engine.config import Settings
-    from serve_app.server import serve_forever
+    from serve_app.deployment import serve_forever
 
     serve_forever(Settings.from_env())
     return 0
 
 
 def run_simulator(args, rest) -> int:
-    from engine.simulator import main as simulator_main
+    from engine.sim.simulator import main as simulator_main
 
     simulator_main(rest)
     return 0
 
 
 def client_of(args):
-    from engine.http_client import HTTPClient
+    from engine.sdk.http_client import HTTPClient
 
     return HTTPClient(args.url, api_key=args.api_key)
 
@@ -208,7 +207,7 @@ def loose_json(raw: str):
 
 
 def run_submit(args, rest) -> int:
-    from engine.handles import file_format
+    from engine.sdk.handles import file_format
 
     if not Path(args.file).is_file():
         raise FileNotFoundError(2, "no such file", args.file)
@@ -247,7 +246,7 @@ def run_cancel(args, rest) -> int:
 
 
 def run_output(args, rest) -> int:
-    from engine.handles import file_format
+    from engine.sdk.handles import file_format
 
     fmt = args.format or (file_format(args.output) if args.output else "csv")
     with client_of(args) as client:
@@ -265,15 +264,14 @@ def run_output(args, rest) -> int:
 
 
 def run_bench(args, rest) -> int:
+    # Run as a script, not imported: the benchmarks are a harness of the checkout, not part of the product.
     script = REPO_ROOT / "benchmarks" / "throughput.py"
     if not script.is_file():
         print(f"agentflow: error: the benchmark is not here: {script} is missing "
               "(agentflow bench runs from a source checkout)", file=sys.stderr)
         return EXIT_ERROR
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` is a directory of the checkout, not an installed package
-    throughput = importlib.import_module("benchmarks.throughput")
-    return throughput.main(rest[1:] if rest[:1] == ["--"] else rest) or 0
+    arguments = rest[1:] if rest[:1] == ["--"] else rest
+    return subprocess.run([sys.executable, str(script), *arguments], cwd=REPO_ROOT).returncode
 
 
 def print_json(value) -> None:

@@ -2,7 +2,7 @@
 
 `BatchService` validates and stores a batch, then asks its runner to drive it
 (`LocalBatchRunner` here: an asyncio task; `RayBatchRunner` in
-`engine.actors`: one detached coordinator actor per batch). Status and output
+`engine.ray.actors`: one detached coordinator actor per batch). Status and output
 are read from the store, so they answer while the batch runs, after its
 coordinator exits, and after a restart.
 """
@@ -17,15 +17,21 @@ from typing import Iterable, Iterator, Protocol
 
 import polars as pl
 
+from engine.batch.coordinator import Coordinator
+from engine.batch.coordinator import input_items as frame_items
+from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
+from engine.batch.sync import (
+    CallerPool,
+    metadata_fields,
+    missing_template_field,
+    plan_request,
+)
 from engine.config import Settings
-from engine.coordinator import TERMINAL, Coordinator, input_items as frame_items
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.models import BatchControls, params_of
-from engine.operations import OperationPlan, build_messages
-from engine.orphans import ORPHAN_SECONDS, QuietWatch
-from engine.tokens import estimate_prompt_tokens
-from engine.service import CallerPool, metadata_fields, missing_template_field, plan_request
-from engine.store import validate_batch_id
+from engine.models import FINISHED_STATES, BatchControls, params_of
+from engine.prompt.operations import OperationPlan, build_messages
+from engine.prompt.tokens import estimate_prompt_tokens
+from engine.store.batch_store import validate_batch_id
 
 OUTPUT_FORMATS = ("json", "jsonl", "csv")
 MAX_JSON_PAGE = 10_000
@@ -99,7 +105,7 @@ def with_template_fields(frames: Iterable[pl.DataFrame], needed: frozenset[str])
 
 
 def _unfinished(meta: dict) -> bool:
-    return meta["status"] not in TERMINAL or bool(meta.get("retry_requested"))
+    return meta["status"] not in FINISHED_STATES or bool(meta.get("retry_requested"))
 
 
 class BatchService:
@@ -179,7 +185,7 @@ class BatchService:
     def retry_prepare(self, batch_id: str, owner: str) -> dict:
         """Queue the failed items of a finished batch again (the caller then launches it)."""
         meta = self.meta(batch_id, owner)
-        if meta["status"] not in TERMINAL:
+        if meta["status"] not in FINISHED_STATES:
             raise Conflict(f"batch {batch_id} is still {meta['status']}; retry it once it has finished",
                            field="batch_id")
         if not meta.get("failed_items"):
@@ -222,7 +228,7 @@ class BatchService:
             raise InvalidRequest("offset must be 0 or more", field="offset")
         if fmt == "json":
             return iter([json.dumps(self._json_page(batch_id, meta, offset, limit), ensure_ascii=False).encode()])
-        from loaders.export import iter_csv_frames, iter_jsonl_frames
+        from loaders import iter_csv_frames, iter_jsonl_frames
 
         # Both from the stored frames, without a dict per item.
         frames = self.store.iter_result_frames(batch_id, offset=offset, limit=limit)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx2 as httpx  # a runtime dependency (httpx itself is a dev one)
 
-from engine.simulator import SimulatorConfig
+from engine.sim.simulator import SimulatorConfig
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
@@ -30,7 +30,7 @@ def _free_port(host: str) -> int:
 
 
 class SimulatorProcess:
-    """A running `python -m engine.simulator`; use `start`, then `stop` (or a `with` block)."""
+    """A running `python -m engine.sim.simulator`; use `start`, then `stop` (or a `with` block)."""
 
     def __init__(self, process: subprocess.Popen, host: str, port: int, log):
         self._process = process
@@ -43,7 +43,7 @@ class SimulatorProcess:
         """Launch the simulator and wait until it answers `/healthz` (up to 20 s)."""
         port = port or _free_port(host)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-        command = [sys.executable, "-m", "engine.simulator", "--host", host, "--port", str(port),
+        command = [sys.executable, "-m", "engine.sim.simulator", "--host", host, "--port", str(port),
                    "--parent-pid", str(os.getpid()), *config.to_argv()]
         # Its stderr goes to a file: shutdown with hung calls in flight logs tracebacks nobody needs,
         # and a failed start quotes the file's end.

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import InvalidRequest
-from engine.store_files import file_lock, write_json
+from engine.store.files import file_lock, write_json
 
 CREATE_GRACE_SECONDS = 600.0  # a claim whose batch is not created within this was left by a crash
 

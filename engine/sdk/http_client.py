@@ -23,9 +23,23 @@ from typing import Any, Iterator
 
 import httpx2 as httpx
 
-from engine.errors import (AgentFlowError, BadRequest, ConfigurationError, Conflict, InvalidRequest, NotFound,
-                           PayloadTooLarge, Unauthorized)
-from engine.handles import LOADER_OPTIONS, BatchHandle, SyncOperations, is_path, item_dicts
+from engine.errors import (
+    AgentFlowError,
+    BadRequest,
+    ConfigurationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from engine.sdk.handles import (
+    LOADER_OPTIONS,
+    BatchHandle,
+    SyncOperations,
+    is_path,
+    item_dicts,
+)
 
 _KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized,
                                     ConfigurationError)}
@@ -208,7 +222,7 @@ class HTTPBatch(BatchHandle):
 
     def export(self, fmt: str) -> Iterator[bytes]:
         if fmt == "json":  # the service's json output is one page; a file gets every item
-            from loaders.export import write_results
+            from loaders import write_results
 
             return write_results(self.records(), "json")
         return self._client.stream_bytes(f"{self._path}/output", {"format": fmt})

@@ -12,7 +12,7 @@ ingress does (serve_app/deployment.py), so a batch submitted here is driven by
 the same detached coordinator actors and shared caller pool, and is visible
 through the HTTP API of a service on the same store.
 
-Besides `engine.actors`, this is the one module that imports Ray (DESIGN.md).
+Besides `engine.ray.actors`, this is the one module that imports Ray (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -27,17 +27,33 @@ import polars as pl
 import ray
 from pydantic import ValidationError
 
-from engine.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
-from engine.batches import BatchService, items_frame
-from engine.coordinator import TERMINAL
+from engine.batch.orphans import QuietWatch
+from engine.batch.service import BatchService, items_frame
+from engine.batch.sync import EngineService
 from engine.config import Settings
 from engine.errors import InvalidRequest
-from engine.handles import (LOADER_OPTIONS, BatchHandle, SyncOperations, check_count, input_frame, invalid, is_path,
-                            parse_items, reject_columns)
-from engine.models import CONTROL_FIELDS, MAX_SYNC_ITEMS, PARAMS, SYNC_REQUESTS, BatchControls, operation_of
-from engine.orphans import QuietWatch
-from engine.service import EngineService
-from engine.store import BatchStore, new_batch_id
+from engine.models import (
+    CONTROL_FIELDS,
+    FINISHED_STATES,
+    MAX_SYNC_ITEMS,
+    PARAMS,
+    SYNC_REQUESTS,
+    BatchControls,
+    operation_of,
+)
+from engine.ray.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
+from engine.sdk.handles import (
+    LOADER_OPTIONS,
+    BatchHandle,
+    SyncOperations,
+    check_count,
+    input_frame,
+    invalid,
+    is_path,
+    parse_items,
+    reject_columns,
+)
+from engine.store.batch_store import BatchStore, new_batch_id
 
 log = logging.getLogger("agentflow.driver")
 
@@ -152,7 +168,7 @@ class Client(SyncOperations):
         return self.batches.list(self.owner, limit)
 
     def resume_if_orphaned(self, batch_id: str) -> None:
-        """Launch the unfinished batch here if no coordinator drives it any more (see engine.orphans).
+        """Launch the unfinished batch here if no coordinator drives it any more (see engine.batch.orphans).
 
         So a batch whose script ended before it did (its embedded Ray went with it)
         goes on when a later script waits for it; polled by `Batch.status()`.
@@ -191,7 +207,7 @@ class Client(SyncOperations):
             raise RuntimeError("this client is closed: make another with engine.connect()")
 
     def _warn_of_unfinished(self) -> None:
-        unfinished = [b for b in self._submitted if self.batches.store.read_meta(b)["status"] not in TERMINAL]
+        unfinished = [b for b in self._submitted if self.batches.store.read_meta(b)["status"] not in FINISHED_STATES]
         if unfinished:
             log.warning("%d batch(es) stop unfinished with this process's embedded Ray: %s. Each goes on when a "
                         "later script waits for it (client.batch(id).wait()), or under `agentflow serve` with "
@@ -213,7 +229,7 @@ class Batch(BatchHandle):
 
     def status(self) -> dict:
         status = self._client.batches.status(self.id, self._client.owner)
-        if status["status"] not in TERMINAL:
+        if status["status"] not in FINISHED_STATES:
             self._client.resume_if_orphaned(self.id)
         return status
 
@@ -234,7 +250,7 @@ class Batch(BatchHandle):
 
     def export(self, fmt: str) -> Iterator[bytes]:
         if fmt == "json":  # the service's json output is one page; a file gets every item
-            from loaders.export import write_results
+            from loaders import write_results
 
             return write_results(self.records(), "json")
         return self._client.batches.output(self.id, self._client.owner, fmt)

@@ -20,8 +20,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from engine.errors import ProviderConnectionError, ProviderHTTPError, ProviderTimeout, RateLimited
-from engine.ratelimit import Limits
+from engine.errors import (
+    ProviderConnectionError,
+    ProviderHTTPError,
+    ProviderTimeout,
+    RateLimited,
+)
+from engine.limits import Limits
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `EngineService` validates what pydantic cannot (provider, template fields),
 plans the operation once, and hands the items to a caller pool: in-process
-for tests, Ray actors in the service (`engine.actors.RayCallerPool`).
+for tests, Ray actors in the service (`engine.ray.actors.RayCallerPool`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from engine.caller import Caller, Target
+from engine.batch.results import answering_model, sync_entry, usage_of
+from engine.batch.reuse import ResponseCache, request_key, reused_outcome
 from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.models import ItemsMixin, params_of
-from engine.operations import OperationPlan, prepare
-from engine.results import answering_model, sync_entry, usage_of
-from engine.reuse import ResponseCache, request_key, reused_outcome
+from engine.prompt.operations import OperationPlan, prepare
+from engine.provider.caller import Caller
+from engine.target import Target
 
 
 class CallerPool(Protocol):

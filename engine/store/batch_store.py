@@ -9,7 +9,7 @@ Meta and Parquet files are written under a temporary name, fsynced and renamed
 into place, and a batch is built in a temporary directory renamed at the end: a
 reader, or a process restarted after a crash, sees them whole or not at all.
 
-Outcomes are appended to a log (engine.results_log: one lz4 Arrow IPC record
+Outcomes are appended to a log (engine.store.results_log: one lz4 Arrow IPC record
 per write): a write costs one `write(2)` instead of a new Parquet file, about
 0.2 ms for a thousand outcomes against 1 ms. A log is only ever appended to by
 the process that created it; a reader stops at a torn or damaged last record,
@@ -28,8 +28,8 @@ Readers keep exactly one, by this rule:
 delivery never changes an answer, and a retry of failed items can turn
 `failed` (or `cancelled`) into `completed`, never the reverse.
 
-The frames of outcome rows (schema, checks, that rule) are engine.outcome_rows;
-the file writes and reads, engine.store_files.
+The frames of outcome rows (schema, checks, that rule) are engine.store.outcome_rows;
+the file writes and reads, engine.store.files.
 """
 
 from __future__ import annotations
@@ -48,13 +48,29 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from engine.errors import Conflict, NotFound
-from engine.outcome_rows import OUTCOME_SCHEMA, OUTPUT_COLUMNS, TERMINAL, outcome_frame, output_records, winners
-from engine.results_log import ResultsLog
-from engine.store_files import (LOG_SUFFIX, SpanCache, file_lock, scan_results, thread_lock, write_atomic,
-                                write_input, write_json, write_outcome_parquet)
-from loaders.read import rechunk
+from engine.outcome import ITEM_STATUSES
+from engine.store.files import (
+    LOG_SUFFIX,
+    SpanCache,
+    file_lock,
+    scan_results,
+    thread_lock,
+    write_atomic,
+    write_input,
+    write_json,
+    write_outcome_parquet,
+)
+from engine.store.outcome_rows import (
+    OUTCOME_SCHEMA,
+    OUTPUT_COLUMNS,
+    outcome_frame,
+    output_records,
+    winners,
+)
+from engine.store.results_log import ResultsLog
+from loaders import rechunk
 
-__all__ = ["BatchStore", "OUTCOME_SCHEMA", "OUTPUT_COLUMNS", "TERMINAL", "new_batch_id", "validate_batch_id"]
+__all__ = ["BatchStore", "OUTCOME_SCHEMA", "OUTPUT_COLUMNS", "new_batch_id", "validate_batch_id"]
 
 LOG_ROWS = 100_000  # a results log is closed, and the next one begun, past this many rows
 COMPACT_ROWS = 100_000  # indexes merged at a time by compact()
@@ -232,7 +248,7 @@ class BatchStore:
 
     def counts(self, batch_id: str) -> dict:
         """Deduplicated completed/failed/cancelled counts and the winning records' tokens."""
-        out = {status: 0 for status in TERMINAL} | {"prompt_tokens": 0, "completion_tokens": 0}
+        out = {status: 0 for status in ITEM_STATUSES} | {"prompt_tokens": 0, "completion_tokens": 0}
         kept = _winners(self._result_files(batch_id))
         tokens = ("prompt_tokens", "completion_tokens")
         for row in kept.group_by("status").agg(pl.len(), *map(pl.sum, tokens)).collect().iter_rows(named=True):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.caller import Target
-from engine.operations import OperationPlan, build_messages, request_body
+from engine.prompt.operations import OperationPlan, build_messages, request_body
+from engine.target import Target
 
 CACHE_SCHEMA = {"key": pl.Binary, "result": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64}
 

@@ -22,9 +22,9 @@ import polars as pl
 from pydantic import TypeAdapter, ValidationError
 
 from engine.errors import InvalidRequest, PayloadTooLarge
-from engine.models import MAX_BATCH_ITEMS, MAX_CONTENT_CHARS, Item
-from engine.progress import ProgressBar
-from engine.store import TERMINAL
+from engine.models import FINISHED_STATES, MAX_BATCH_ITEMS, MAX_CONTENT_CHARS, Item
+from engine.sdk.progress import ProgressBar
+
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 COLUMN_OPTIONS = ("content_column", "id_column", "metadata_columns")  # which DataFrame or file columns are what
 LOADER_OPTIONS = ("format", *COLUMN_OPTIONS)
@@ -261,7 +261,7 @@ class BatchHandle:
                 if progress:
                     bar = bar or ProgressBar(status["total_items"], label=self.id)
                     bar.update(_finished(status), status["total_items"])
-                if status["status"] in TERMINAL:
+                if status["status"] in FINISHED_STATES:
                     return status
         finally:
             if bar is not None:

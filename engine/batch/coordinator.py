@@ -15,16 +15,15 @@ import logging
 import time
 from typing import Callable
 
+from engine.batch.reuse import Folder, ResponseCache, request_key, reused_outcome
+from engine.batch.sync import CallerPool, plan_request
+from engine.batch.window import InFlightWindow
 from engine.config import Settings
 from engine.errors import AgentFlowError
-from engine.models import PARAMS
-from engine.reuse import Folder, ResponseCache, request_key, reused_outcome
-from engine.service import CallerPool, plan_request
-from engine.window import InFlightWindow
+from engine.models import FINISHED_STATES, PARAMS
 
 log = logging.getLogger("agentflow.coordinator")
 
-TERMINAL = ("completed", "failed", "cancelled")
 CHUNK_SIZE = 16  # items per caller-actor call: amortises the round trip, keeps dispatch even
 SHARD_SIZE = 2_000  # input rows read from the store at a time
 FLUSH_SECONDS = 0.5  # results are buffered this long before a store write
@@ -128,7 +127,7 @@ class Coordinator:
 
     async def run(self) -> dict:
         meta = await asyncio.to_thread(self._store.read_meta, self.batch_id)
-        if meta["status"] in TERMINAL and not meta.get("retry_requested"):
+        if meta["status"] in FINISHED_STATES and not meta.get("retry_requested"):
             return meta
         try:
             params = PARAMS[meta["operation"]].model_validate(meta["params"])

@@ -1,0 +1,1 @@
+"""The Python clients' shared parts: batch handles, the HTTP client, the progress bar (the Ray driver is engine.ray.driver)."""

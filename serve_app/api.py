@@ -77,7 +77,7 @@ async def _watchdog(batches) -> None:
 
 
 def create_app(service, batches=None) -> Starlette:
-    """The API over `service` (an `SyncService`) and `batches` (a `BatchService`)."""
+    """The API over `service` (a `SyncService`) and `batches` (a `BatchService`)."""
     auth = Authenticator(service.settings.api_keys)
 
     async def healthz(request: Request):

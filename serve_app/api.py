@@ -1,7 +1,7 @@
 """`create_app(service)`: the Starlette application of the HTTP API.
 
 No Ray here: `starlette.testclient.TestClient` can test it against an
-in-process `EngineService`. The Serve deployment wraps the same app.
+in-process `SyncService`. The Serve deployment wraps the same app.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ async def _watchdog(batches) -> None:
 
 
 def create_app(service, batches=None) -> Starlette:
-    """The API over `service` (an `EngineService`) and `batches` (a `BatchService`)."""
+    """The API over `service` (a `SyncService`) and `batches` (a `BatchService`)."""
     auth = Authenticator(service.settings.api_keys)
 
     async def healthz(request: Request):

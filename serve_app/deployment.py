@@ -20,7 +20,7 @@ import ray
 from ray import serve
 
 from engine.batch.service import BatchService
-from engine.batch.sync import EngineService
+from engine.batch.sync import SyncService
 from engine.config import Settings
 from engine.ray.actors import RayBatchRunner, RayCallerPool, ensure_simulator
 from engine.store.batch_store import BatchStore
@@ -35,7 +35,7 @@ class AgentFlowIngress:
         settings = settings or Settings.from_env()
         if settings.needs_simulator:
             settings = settings.with_simulator(ensure_simulator(settings))
-        self.service = EngineService(settings, RayCallerPool(settings, pool_name))
+        self.service = SyncService(settings, RayCallerPool(settings, pool_name))
         # Unfinished batches (after a crash) are resumed by the app's watchdog (serve_app.api).
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
 

@@ -144,7 +144,7 @@ def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
     actors are removed, the limiter included, so nothing it learned outlives it.
     """
     from engine.batch.service import BatchService
-    from engine.batch.sync import EngineService
+    from engine.batch.sync import SyncService
     from engine.ray.actors import NAMESPACE, RayBatchRunner, RayCallerPool
     from engine.store.batch_store import BatchStore
     from serve_app.api import create_app
@@ -153,7 +153,7 @@ def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
     batches = (BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
                if with_batches else None)
     try:
-        with ThreadServer(create_app(EngineService(settings, pool), batches)) as server:
+        with ThreadServer(create_app(SyncService(settings, pool), batches)) as server:
             yield server.url
     finally:
         pool.kill()

@@ -4,7 +4,10 @@ Plain async code that takes its store and caller pool in; the Ray actor
 (`BatchCoordinatorActor`) is a thin shell around it. All durable state is in
 the store, so a coordinator that restarts simply runs again: items with a
 terminal result are skipped, the rest are sent (at least once; the store
-keeps exactly one result per item).
+keeps exactly one result per item). Its parts each own their state: the
+`Dispatcher` (chunks, backpressure), `Reuse` (cache, duplicates in flight),
+`StopRules` (budget, error rate) and `Progress` (counts); the coordinator
+reads the store, writes it (always off the event loop) and decides when to stop.
 """
 
 from __future__ import annotations
@@ -15,41 +18,22 @@ import logging
 import time
 from typing import Callable
 
-from engine.batch.reuse import Folder, ResponseCache, request_key, reused_outcome
-from engine.batch.sync import CallerPool, plan_request
-from engine.batch.window import InFlightWindow
+from engine.batch.calls import CallerPool, plan_request
+from engine.batch.dispatch import Dispatcher, chunks
+from engine.batch.progress import Progress
+from engine.batch.reuse import ResponseCache, Reuse
+from engine.batch.stops import StopRules, cancel_message
 from engine.config import Settings
 from engine.errors import AgentFlowError
 from engine.models import FINISHED_STATES, PARAMS
+from engine.outcome import Outcome
+from engine.store.outcome_rows import cancelled_frame, outcomes_frame
 
 log = logging.getLogger("agentflow.coordinator")
 
-CHUNK_SIZE = 16  # items per caller-actor call: amortises the round trip, keeps dispatch even
 SHARD_SIZE = 2_000  # input rows read from the store at a time
+CANCEL_SHARD_SIZE = 50_000  # input rows read at a time to end the unsent items as cancelled
 FLUSH_SECONDS = 0.5  # results are buffered this long before a store write
-CHUNK_RETRIES = 3
-
-
-def outcome_record(outcome: dict) -> dict:
-    """A caller outcome as a store row."""
-    error = outcome.get("error") or {}
-    result = outcome.get("result")
-    return {
-        "index": outcome["index"],
-        "status": outcome["status"],
-        "result": None if result is None else json.dumps(result, ensure_ascii=False, separators=(",", ":")),
-        "error_type": error.get("type"),
-        "error_message": error.get("message"),
-        "attempts": outcome.get("attempts", 0),
-        "prompt_tokens": outcome.get("prompt_tokens", 0),
-        "completion_tokens": outcome.get("completion_tokens", 0),
-        "latency_ms": float(outcome.get("latency_ms") or 0.0),
-        "cached": bool(outcome.get("cached", False)),
-    }
-
-
-def cancelled_record(index: int, reason: str = "the batch was cancelled") -> dict:
-    return outcome_record({"index": index, "status": "cancelled", "error": {"type": "cancelled", "message": reason}})
 
 
 def input_items(frame) -> list[dict]:
@@ -69,25 +53,14 @@ class Coordinator:
                  clock: Callable[[], float] = time.monotonic, max_in_flight: int | None = None):
         self.batch_id = batch_id
         self._store = store
-        self._pool = pool
         self._settings = settings
-        self._clock = clock
         limit = max_in_flight or settings.callers * settings.caller_concurrency
-        self._window = InFlightWindow(clock, minimum=2 * CHUNK_SIZE, maximum=max(limit, 2 * CHUNK_SIZE))
-        self._buffer: list[dict] = []
-        self._tasks: set[asyncio.Task] = set()
-        self._in_flight = 0
+        self._dispatch = Dispatcher(pool, clock, limit, self._settle)
+        self._progress = Progress(clock, settings.prices)
+        self._stops = StopRules()  # the batch's own, once its meta is read
+        self._reuse: Reuse | None = None  # made for the batch's plan, once its meta is read
+        self._unwritten: list[Outcome] = []  # flushed to the store every FLUSH_SECONDS
         self._cancel_reason: str | None = None
-        self._retrying = False
-        self._options: dict = {}
-        self._model = ""
-        self._folder = Folder()
-        self._cache: ResponseCache | None = None
-        self._keys: dict[int, bytes] = {}  # index -> request key, for items in flight
-        self.counts = {"completed": 0, "failed": 0, "cancelled": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                       "cached": 0, "folded": 0}
-        self._processed_this_run = 0
-        self._started = clock()
 
     # ---- control ------------------------------------------------------------
 
@@ -95,29 +68,13 @@ class Coordinator:
         """Stop dispatch and cancel the calls in flight; the rest is marked cancelled."""
         if self._cancel_reason is None:
             self._cancel_reason = reason
-            for task in list(self._tasks):
-                task.cancel()
+            self._dispatch.cancel()
 
     def _stop(self, reason: str) -> None:
         """Stop dispatch but let the calls in flight finish (they are paid for)."""
         if self._cancel_reason is None:
             log.warning("batch %s stops: %s", self.batch_id, reason)
             self._cancel_reason = reason
-
-    def _check_limits(self) -> None:
-        """Budget and fail-fast: stop before paying for more than was allowed."""
-        processed = self.counts["completed"] + self.counts["failed"]
-        max_rate, min_items = self._options.get("max_error_rate"), self._options.get("error_rate_min_items", 100)
-        if max_rate and processed >= min_items and self.counts["failed"] / processed > max_rate:
-            self._stop("error_rate_exceeded")
-        max_cost, spent = self._options.get("max_cost"), self._spent()
-        if max_cost and spent is not None:
-            per_item = spent / processed if processed else 0.0
-            if spent + per_item * self._in_flight >= max_cost:
-                self._stop("budget_exceeded")
-
-    def _spent(self) -> float | None:
-        return self._settings.prices.cost(self._model, self.counts["prompt_tokens"], self.counts["completion_tokens"])
 
     @property
     def cancelling(self) -> bool:
@@ -134,182 +91,105 @@ class Coordinator:
             plan, target = plan_request(self._settings, meta["operation"], params)
         except AgentFlowError as exc:
             return await self._finish("failed", error=exc.to_dict())
-        await self._load_progress(meta)
+        await self._resume(meta, plan, target)
         reporter = asyncio.create_task(self._report_progress())
         try:
-            await self._dispatch(plan, target)
+            await self._send_all(plan, target, retrying=bool(meta.get("retry_requested")))
         finally:
             reporter.cancel()
         await self._flush()
         if self.cancelling:
-            await self._cancel_remaining()
+            await asyncio.to_thread(self._cancel_unsent, cancel_message(self._cancel_reason))
             return await self._finish("cancelled", cancel_reason=self._cancel_reason)
         return await self._finish("completed")
 
-    async def _load_progress(self, meta: dict) -> None:
-        self._retrying = bool(meta.get("retry_requested"))
-        self._options = meta.get("options") or {}
-        self._model = meta.get("model") or ""
-        self._cache = ResponseCache(self._settings.store) if self._options.get("cache") else None
-        self.counts["cached"] = meta.get("cached_items", 0)
-        self.counts["folded"] = meta.get("folded_items", 0)
-        counts = await asyncio.to_thread(self._store.counts, self.batch_id)
-        self.counts.update({k: counts[k] for k in counts if k in self.counts})
+    async def _resume(self, meta: dict, plan, target) -> None:
+        """Take up the batch where its meta and results stand; mark it processing (or cancelling)."""
+        options = meta.get("options") or {}
+        self._stops = StopRules.of(options)
+        cache = ResponseCache(self._settings.store) if options.get("cache") else None
+        self._reuse = Reuse(plan, target, cache, fold=True)
+        self._progress.resume(meta, await asyncio.to_thread(self._store.counts, self.batch_id))
         if meta.get("cancel_requested"):
             self._cancel_reason = meta.get("cancel_reason") or "cancelled"
         changes = {"status": "cancelling" if self.cancelling else "processing"}
-        if not meta.get("started_at") or self._retrying:
+        if not meta.get("started_at") or meta.get("retry_requested"):
             changes["started_at"] = time.time()
         await asyncio.to_thread(self._store.update_meta, self.batch_id, **changes)
 
-    async def _dispatch(self, plan, target) -> None:
-        done = await asyncio.to_thread(self._store.done_indexes, self.batch_id, not self._retrying)
-        shards = self._store.iter_input(self.batch_id, shard_size=SHARD_SIZE, skip=done)
+    async def _send_all(self, plan, target, retrying: bool) -> None:
+        """Every item without a terminal result (or, on a retry, a failed one) is answered or sent."""
+        done = await asyncio.to_thread(self._store.done_indexes, self.batch_id, not retrying)
+        shards = await asyncio.to_thread(self._store.iter_input, self.batch_id, shard_size=SHARD_SIZE, skip=done)
         while not self.cancelling:
-            frame = await asyncio.to_thread(next, shards, None)
-            if frame is None:
+            items = await asyncio.to_thread(self._next_items, shards)
+            if items is None:
                 break
-            items = await self._reuse(plan, target, input_items(frame))
-            for start in range(0, len(items), CHUNK_SIZE):
-                chunk = items[start : start + CHUNK_SIZE]
-                while self._tasks and self._in_flight + len(chunk) > self._window.size:
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-                self._check_limits()
+            answered, to_send = await self._reuse.sort(items)
+            self._emit(answered)
+            for chunk in chunks(to_send):
+                await self._dispatch.wait_for_room(len(chunk))
+                self._check_stops()
                 if self.cancelling:
                     break
-                self._launch(plan, target, chunk)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _reuse(self, plan, target, items: list[dict]) -> list[dict]:
-        """Answer what the cache or an identical item can answer; return the items to send."""
-        keys = [self._key(plan, target, item) for item in items]
-        hits = await asyncio.to_thread(self._cache.lookup, [k for k in keys if k]) if self._cache else {}
-        to_send = []
-        for item, key in zip(items, keys):
-            if key is None:
-                to_send.append(item)
-            elif key in hits:
-                self._emit(reused_outcome(item, hits[key], "cached"))
-            else:
-                admitted = self._folder.admit(key, item)
-                if admitted is True:
-                    self._keys[item["index"]] = key
-                    to_send.append(item)
-                elif admitted is not None:
-                    self._emit(admitted)
-        return to_send
+                self._dispatch.launch(plan, target, chunk)
+        await self._dispatch.drain()
 
     @staticmethod
-    def _key(plan, target, item: dict) -> bytes | None:
-        try:
-            return request_key(plan, target, item)
-        except AgentFlowError:
-            return None  # e.g. a template field missing from this item: the caller reports it
+    def _next_items(shards) -> list[dict] | None:
+        frame = next(shards, None)
+        return None if frame is None else input_items(frame)
 
-    def _emit(self, outcome: dict) -> None:
-        self._count(outcome)
-        self._buffer.append(outcome_record(outcome))
+    def _check_stops(self) -> None:
+        progress = self._progress
+        reason = self._stops.reason_to_stop(progress.completed, progress.failed, progress.spent(),
+                                            self._dispatch.in_flight)
+        if reason is not None:
+            self._stop(reason)
 
-    def _launch(self, plan, target, chunk: list[dict]) -> None:
-        task = asyncio.create_task(self._run_chunk(plan, target, chunk))
-        self._in_flight += len(chunk)
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task) -> None:
-            self._tasks.discard(t)
-            self._in_flight -= len(chunk)
-
-        task.add_done_callback(done)
-
-    async def _run_chunk(self, plan, target, chunk: list[dict]) -> None:
-        for attempt in range(1, CHUNK_RETRIES + 1):
-            try:
-                outcomes = await self._pool.run(plan, target, chunk)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a lost actor call must not lose the items
-                log.warning("chunk of %d items failed (%s), attempt %d", len(chunk), type(exc).__name__, attempt)
-                await asyncio.sleep(0.5 * attempt)
-        else:
-            error = {"type": "internal_error", "message": "the item could not be dispatched"}
-            outcomes = [{**item, "status": "failed", "error": error} for item in chunk]
-        self._window.record(len(outcomes), sum(o.get("service_ms") or 0 for o in outcomes) / 1000)
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        """A chunk's outcomes came back: they, and the identical items that waited on them, end."""
+        self._emit(outcomes)
         for outcome in outcomes:
-            self._emit(outcome)
-            key = self._keys.pop(outcome["index"], None)
-            if key is not None:
-                for copy in self._folder.resolve(key, outcome):
-                    self._emit(copy)
-                if self._cache is not None:
-                    self._cache.add(key, outcome)
+            self._emit(self._reuse.settle(outcome))
 
-    def _count(self, outcome: dict) -> None:
-        status = outcome["status"]
-        self._processed_this_run += 1
-        self.counts["cached"] += bool(outcome.get("cached"))
-        self.counts["folded"] += bool(outcome.get("folded"))
-        self.counts["prompt_tokens"] += outcome.get("prompt_tokens") or 0
-        self.counts["completion_tokens"] += outcome.get("completion_tokens") or 0
-        if self._retrying:  # a retried item was counted failed already
-            if status == "completed":
-                self.counts["failed"] -= 1
-                self.counts["completed"] += 1
-            return
-        self.counts[status] += 1
+    def _emit(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self._progress.count(outcome)
+        self._unwritten += outcomes
 
-    # ---- store I/O ------------------------------------------------------------
+    # ---- store I/O (in threads: never on the event loop) -------------------------
 
     async def _flush(self) -> None:
-        records, self._buffer = self._buffer, []
-        await asyncio.to_thread(self._persist, records)
-        if self._cache is not None:
-            await asyncio.to_thread(self._cache.flush)
+        outcomes, self._unwritten = self._unwritten, []
+        await asyncio.to_thread(self._persist, outcomes)
+        if self._reuse is not None:
+            await self._reuse.flush()
 
-    def _persist(self, records: list[dict]) -> None:
+    def _persist(self, outcomes: list[Outcome]) -> None:
         """Append the outcomes, then fsync: a lost machine loses at most one flush interval of them."""
-        if records:
-            self._store.write_results(self.batch_id, records)
+        if outcomes:
+            self._store.write_results(self.batch_id, outcomes_frame(outcomes))
         self._store.sync(self.batch_id)
 
     async def _report_progress(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             await self._flush()
-            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **self._progress())
+            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **self._progress.snapshot())
             if meta.get("cancel_requested") and not self.cancelling:
                 self.cancel(meta.get("cancel_reason") or "cancelled")
 
-    def _progress(self) -> dict:
-        elapsed = max(self._clock() - self._started, 1e-6)
-        return {
-            "completed_items": self.counts["completed"],
-            "failed_items": self.counts["failed"],
-            "cancelled_items": self.counts["cancelled"],
-            "usage": {"prompt_tokens": self.counts["prompt_tokens"],
-                      "completion_tokens": self.counts["completion_tokens"]},
-            "items_per_second": round(self._processed_this_run / elapsed, 2),
-            "estimated_cost": self._spent(),
-            "cached_items": self.counts["cached"],
-            "folded_items": self.counts["folded"],
-        }
-
-    async def _cancel_remaining(self) -> None:
-        done = await asyncio.to_thread(self._store.done_indexes, self.batch_id)
-        reason = {"budget_exceeded": "the batch reached its max_cost",
-                  "error_rate_exceeded": "the batch exceeded its max_error_rate"}.get(
-            self._cancel_reason, "the batch was cancelled")
-        for frame in self._store.iter_input(self.batch_id, shard_size=50_000, skip=done):
-            records = [cancelled_record(i, reason) for i in frame["index"].to_list()]
-            await asyncio.to_thread(self._store.write_results, self.batch_id, records)
+    def _cancel_unsent(self, message: str) -> None:
+        """End as cancelled every item still without a result (never sent, or its call was cancelled)."""
+        done = self._store.done_indexes(self.batch_id)
+        for frame in self._store.iter_input(self.batch_id, shard_size=CANCEL_SHARD_SIZE, skip=done):
+            self._store.write_results(self.batch_id, cancelled_frame(frame["index"], message))
 
     async def _finish(self, status: str, **extra) -> dict:
         await asyncio.to_thread(self._store.compact, self.batch_id)
-        counts = await asyncio.to_thread(self._store.counts, self.batch_id)
-        self.counts.update({k: counts[k] for k in counts if k in self.counts})
-        progress = self._progress()
+        self._progress.take_stored(await asyncio.to_thread(self._store.counts, self.batch_id))
         return await asyncio.to_thread(
             self._store.update_meta, self.batch_id, status=status, finished_at=time.time(),
-            retry_requested=False, **progress, **extra,
+            retry_requested=False, **self._progress.snapshot(), **extra,
         )

@@ -10,6 +10,7 @@ rows pays only for what changed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.errors import AgentFlowError
+from engine.outcome import ItemStatus, Outcome, ReuseSource
 from engine.prompt.operations import OperationPlan, build_messages, request_body
 from engine.target import Target
 
@@ -32,44 +35,89 @@ def request_key(plan: OperationPlan, target: Target, item: dict) -> bytes:
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
 
 
-def reused_outcome(item: dict, source: dict, how: str) -> dict:
-    """`source`'s answer given to `item`; nothing was paid for it (`how`: folded or cached)."""
-    return {
-        "index": item["index"], "id": item.get("id"), "status": source["status"],
-        "result": source.get("result"), "error": source.get("error"), "model": source.get("model"),
-        "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0.0, "service_ms": 0.0,
-        how: True,
-    }
+class InFlightDuplicates:
+    """Folds identical requests of one batch: the first item with a key leads, later ones wait for its outcome.
 
-
-class Folder:
-    """Within one batch: the first item with a key leads; later ones wait for its outcome."""
+    A follower whose leader never ends (the batch was cancelled) stays unanswered
+    here: the coordinator then ends it, with every item not yet done, as cancelled.
+    """
 
     def __init__(self, remember: int = 200_000):
         self._followers: dict[bytes, list[dict]] = {}  # keys in flight -> items waiting on them
-        self._answers: dict[bytes, dict] = {}  # keys answered (bounded)
+        self._answers: dict[bytes, Outcome] = {}  # keys answered (bounded)
         self._remember = remember
 
-    def admit(self, key: bytes, item: dict) -> dict | None | bool:
-        """True: send it. None: it waits for an identical item in flight. dict: its outcome now."""
+    def admit(self, key: bytes, item: dict) -> Outcome | None | bool:
+        """True: send it. None: it waits for an identical item in flight. An Outcome: its answer now."""
         if key in self._answers:
-            return reused_outcome(item, self._answers[key], "folded")
+            return self._answers[key].given_to(item, ReuseSource.FOLD)
         if key in self._followers:
             self._followers[key].append(item)
             return None
         self._followers[key] = []
         return True
 
-    def resolve(self, key: bytes, outcome: dict) -> list[dict]:
+    def resolve(self, key: bytes, outcome: Outcome) -> list[Outcome]:
         """The leader's outcome arrived: the outcomes of everyone who waited on it."""
         waiting = self._followers.pop(key, [])
         if len(self._answers) < self._remember:
             self._answers[key] = outcome
-        return [reused_outcome(item, outcome, "folded") for item in waiting]
+        return [outcome.given_to(item, ReuseSource.FOLD) for item in waiting]
 
-    def abandon(self, key: bytes) -> list[dict]:
-        """The leader never ran (cancelled): its followers are released unanswered."""
-        return self._followers.pop(key, [])
+
+class Reuse:
+    """What one operation's items need not pay for: answers in the response cache, identical items in flight.
+
+    The one flow for the sync calls (`fold=False`: a call's items are sent as
+    they are) and the batch coordinator: `sort` the items into the answered and
+    the ones to send, `settle` each outcome of a sent item, `flush` the cache.
+    """
+
+    def __init__(self, plan: OperationPlan, target: Target, cache: "ResponseCache | None", fold: bool):
+        self._plan, self._target = plan, target
+        self._cache = cache
+        self._duplicates = InFlightDuplicates() if fold else None
+        self._keys: dict[int, bytes] = {}  # index of an item sent -> its request key
+
+    async def sort(self, items: list[dict]) -> tuple[list[Outcome], list[dict]]:
+        """(the outcomes of the items answered now, the items to send)."""
+        if self._cache is None and self._duplicates is None:
+            return [], items
+        keys = [self._key(item) for item in items]
+        hits = await asyncio.to_thread(self._cache.lookup, [k for k in keys if k]) if self._cache else {}
+        answered, to_send = [], []
+        for item, key in zip(items, keys):
+            if key is None:
+                to_send.append(item)
+            elif key in hits:
+                answered.append(hits[key].given_to(item, ReuseSource.CACHE))
+            else:
+                admitted = True if self._duplicates is None else self._duplicates.admit(key, item)
+                if admitted is True:
+                    self._keys[item["index"]] = key
+                    to_send.append(item)
+                elif admitted is not None:
+                    answered.append(admitted)
+        return answered, to_send
+
+    def settle(self, outcome: Outcome) -> list[Outcome]:
+        """A sent item's outcome: kept in the cache; the outcomes of the identical items that waited on it."""
+        key = self._keys.pop(outcome.index, None)
+        if key is None:
+            return []
+        if self._cache is not None:
+            self._cache.add(key, outcome)
+        return [] if self._duplicates is None else self._duplicates.resolve(key, outcome)
+
+    async def flush(self) -> None:
+        if self._cache is not None:
+            await asyncio.to_thread(self._cache.flush)
+
+    def _key(self, item: dict) -> bytes | None:
+        try:
+            return request_key(self._plan, self._target, item)
+        except AgentFlowError:
+            return None  # e.g. a template field missing from this item: the caller reports it
 
 
 class ResponseCache:
@@ -89,22 +137,21 @@ class ResponseCache:
             self._known = known.unique(subset="key", keep="first")
         return self._known
 
-    def lookup(self, keys: list[bytes]) -> dict[bytes, dict]:
-        """Cached answers for `keys` (only the ones present)."""
+    def lookup(self, keys: list[bytes]) -> dict[bytes, Outcome]:
+        """Cached answers for `keys` (only the ones present), to be given to items with `Outcome.given_to`."""
         if not keys:
             return {}
         with self._lock:
             known = self._load()
         wanted = pl.DataFrame({"key": keys}, schema={"key": pl.Binary})
         hits = wanted.join(known, on="key", how="inner")
-        return {row["key"]: {"status": "completed", "result": json.loads(row["result"]), "model": None}
+        return {row["key"]: Outcome(None, ItemStatus.COMPLETED, json.loads(row["result"]))
                 for row in hits.iter_rows(named=True)}
 
-    def add(self, key: bytes, outcome: dict) -> None:
-        if outcome["status"] == "completed":
-            self._pending.append({"key": key, "result": json.dumps(outcome["result"], ensure_ascii=False),
-                                  "prompt_tokens": outcome.get("prompt_tokens") or 0,
-                                  "completion_tokens": outcome.get("completion_tokens") or 0})
+    def add(self, key: bytes, outcome: Outcome) -> None:
+        if outcome.status is ItemStatus.COMPLETED:
+            self._pending.append({"key": key, "result": json.dumps(outcome.result, ensure_ascii=False),
+                                  "prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens})
 
     def flush(self) -> None:
         """Write what was added since the last flush (temp file + rename: never a torn part)."""

@@ -17,15 +17,11 @@ from typing import Iterable, Iterator, Protocol
 
 import polars as pl
 
+from engine.batch.calls import CallerPool, plan_request
 from engine.batch.coordinator import Coordinator
 from engine.batch.coordinator import input_items as frame_items
 from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
-from engine.batch.sync import (
-    CallerPool,
-    metadata_fields,
-    missing_template_field,
-    plan_request,
-)
+from engine.batch.sync import metadata_fields, missing_template_field
 from engine.config import Settings
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.models import FINISHED_STATES, BatchControls, params_of

@@ -1,42 +1,21 @@
-"""The application behind the HTTP API, free of HTTP and of Ray.
+"""The sync calls behind the HTTP API, free of HTTP and of Ray.
 
-`EngineService` validates what pydantic cannot (provider, template fields),
-plans the operation once, and hands the items to a caller pool: in-process
-for tests, Ray actors in the service (`engine.ray.actors.RayCallerPool`).
+`SyncService` validates what pydantic cannot (provider, template fields),
+plans the operation once, answers what the response cache holds and hands
+the other items to a caller pool (`engine.batch.calls`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Protocol
-
+from engine.batch.calls import CallerPool, plan_request
 from engine.batch.results import answering_model, sync_entry, usage_of
-from engine.batch.reuse import ResponseCache, request_key, reused_outcome
+from engine.batch.reuse import ResponseCache, Reuse
 from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.models import ItemsMixin, params_of
-from engine.prompt.operations import OperationPlan, prepare
-from engine.provider.caller import Caller
+from engine.outcome import Outcome
+from engine.prompt.operations import OperationPlan
 from engine.target import Target
-
-
-class CallerPool(Protocol):
-    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]: ...
-
-
-class LocalCallerPool:
-    """One in-process `Caller` (tests and single-process use)."""
-
-    def __init__(self, caller: Caller):
-        self._caller = caller
-
-    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
-        return await self._caller.run_many(plan, target, items)
-
-
-def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
-    provider, model = settings.resolve(params.model)
-    return prepare(operation, params), Target(provider, model)
 
 
 def metadata_fields(plan: OperationPlan) -> frozenset[str]:
@@ -58,26 +37,23 @@ def check_template_fields(plan: OperationPlan, items: list[dict]) -> None:
             raise missing_template_field(index, sorted(missing)[0])
 
 
-class EngineService:
+class SyncService:
+    """The sync operations: a few items, answered in the response."""
+
     def __init__(self, settings: Settings, pool: CallerPool):
         self.settings = settings
         self.pool = pool
         self._cache = ResponseCache(settings.store)
 
-    async def _run_cached(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
-        """Answer from the response cache what it holds; call the provider for the rest."""
-        keys = [request_key(plan, target, item) for item in items]
-        hits = await asyncio.to_thread(self._cache.lookup, keys)
-        misses = [item for item, key in zip(items, keys) if key not in hits]
-        fresh = iter(await self.pool.run(plan, target, misses) if misses else [])
-        outcomes = []
-        for item, key in zip(items, keys):
-            if key in hits:
-                outcomes.append(reused_outcome(item, hits[key], "cached"))
-            else:
-                outcomes.append(next(fresh))
-                self._cache.add(key, outcomes[-1])
-        await asyncio.to_thread(self._cache.flush)
+    async def _outcomes(self, plan: OperationPlan, target: Target, items: list[dict], use_cache: bool) -> list[Outcome]:
+        """One outcome per item, in item order: from the response cache if asked and held, else from the provider."""
+        reuse = Reuse(plan, target, self._cache if use_cache else None, fold=False)
+        outcomes, to_send = await reuse.sort(items)
+        for outcome in await self.pool.run(plan, target, to_send) if to_send else []:
+            outcomes.append(outcome)
+            outcomes += reuse.settle(outcome)
+        await reuse.flush()
+        outcomes.sort(key=lambda outcome: outcome.index)
         return outcomes
 
     async def run_sync(self, operation: str, request: ItemsMixin) -> dict:
@@ -86,7 +62,7 @@ class EngineService:
         items = [{"index": i, **item.model_dump(exclude_none=True)} for i, item in enumerate(request.items)]
         check_template_fields(plan, items)
         use_cache = self.settings.cache_default if request.cache is None else request.cache
-        outcomes = await (self._run_cached(plan, target, items) if use_cache else self.pool.run(plan, target, items))
+        outcomes = await self._outcomes(plan, target, items, use_cache)
         model = answering_model(outcomes, target.display_model)
         usage = usage_of(outcomes)
         return {

@@ -9,6 +9,7 @@ result (`status: failed` with its error), never an exception.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from engine.errors import (
     RateLimited,
     is_retryable,
 )
+from engine.outcome import ItemStatus, Outcome
 from engine.prompt.operations import (
     OperationPlan,
     build_messages,
@@ -33,6 +35,8 @@ from engine.prompt.tokens import estimate_prompt_tokens
 from engine.provider.client import ChatClient, Completion
 from engine.provider.leases import Lease
 from engine.target import Target
+
+log = logging.getLogger("agentflow.caller")
 
 MAX_RATE_LIMIT_WAITS = 30  # 429s tolerated for one item before it fails
 
@@ -63,31 +67,29 @@ class Caller:
         self._rng = rng or random.Random()
         self._sleep = sleep
 
-    async def run_many(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+    async def run_many(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         """Outcomes for `items` (each {index, content, metadata?, id?}), in the same order."""
         return list(await asyncio.gather(*(self.run_item(plan, target, item) for item in items)))
 
-    async def run_item(self, plan: OperationPlan, target: Target, item: dict) -> dict:
+    async def run_item(self, plan: OperationPlan, target: Target, item: dict) -> Outcome:
         started = time.perf_counter()
         tally = _Tally()
         try:
             async with self._slots:
                 result, completion = await self._attempt_until_valid(plan, target, item, tally)
-            outcome = {"status": "completed", "result": result, "error": None, "model": completion.model}
+            outcome = Outcome(item.get("index"), ItemStatus.COMPLETED, result, model=completion.model)
         except AgentFlowError as exc:
-            outcome = {"status": "failed", "result": None, "error": exc.to_dict(), "model": None}
+            outcome = Outcome.failed(item, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug must fail this item, not its neighbours
-            error = {"type": "internal_error", "message": f"unexpected {type(exc).__name__}"}
-            outcome = {"status": "failed", "result": None, "error": error, "model": None}
-        outcome.update(
-            index=item.get("index"),
-            id=item.get("id"),
-            attempts=tally.attempts,
-            prompt_tokens=tally.prompt_tokens,
-            completion_tokens=tally.completion_tokens,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            service_ms=round(tally.service_seconds * 1000, 2),
-        )
+            # Logged with its traceback, but not the item: its content stays out of the logs.
+            log.error("item %s failed on an unexpected %s", item.get("index"), type(exc).__name__, exc_info=True)
+            outcome = Outcome.failed(item, "internal_error", f"unexpected {type(exc).__name__}")
+        outcome.id = item.get("id")
+        outcome.attempts = tally.attempts
+        outcome.prompt_tokens = tally.prompt_tokens
+        outcome.completion_tokens = tally.completion_tokens
+        outcome.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        outcome.service_ms = round(tally.service_seconds * 1000, 2)
         return outcome
 
     async def _attempt_until_valid(self, plan, target, item, tally) -> tuple[object, Completion]:

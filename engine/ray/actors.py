@@ -22,6 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from engine.config import ProviderConfig, Settings
 from engine.limits import Limits
+from engine.outcome import Outcome
 from engine.prompt.operations import OperationPlan
 from engine.provider.factory import build_caller
 from engine.provider.leases import Grant, LocalLimiterBackend
@@ -78,7 +79,7 @@ class LLMCallerActor:
     def __init__(self, settings: Settings, pool_name: str):
         self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)))
 
-    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)
 
     def node_id(self) -> str:
@@ -108,14 +109,14 @@ class RayCallerPool:
         self.callers = [self._create(i, nodes) for i in range(self.size)]
         self._next = 0
 
-    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[dict]:
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         """Split `items` over the callers; outcomes come back in item order."""
         chunk = max(1, math.ceil(len(items) / self.size))
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         parts = await asyncio.gather(*(self._run_part(plan, target, part) for part in parts))
         return [outcome for part in parts for outcome in part]
 
-    async def _run_part(self, plan: OperationPlan, target: Target, part: list[dict]) -> list[dict]:
+    async def _run_part(self, plan: OperationPlan, target: Target, part: list[dict]) -> list[Outcome]:
         for attempt in range(REPLACE_ATTEMPTS):
             slot = self._next % self.size
             self._next += 1

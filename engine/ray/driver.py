@@ -7,7 +7,7 @@
     batch.wait()                                    # a progress bar on stderr
     frame = batch.results()                         # one row per item, in order
 
-The client builds `EngineService` and `BatchService` exactly as the Serve
+The client builds `SyncService` and `BatchService` exactly as the Serve
 ingress does (serve_app/deployment.py), so a batch submitted here is driven by
 the same detached coordinator actors and shared caller pool, and is visible
 through the HTTP API of a service on the same store.
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from engine.batch.orphans import QuietWatch
 from engine.batch.service import BatchService, items_frame
-from engine.batch.sync import EngineService
+from engine.batch.sync import SyncService
 from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.models import (
@@ -113,7 +113,7 @@ class Client(SyncOperations):
         self.settings = settings
         self.owner = owner
         self.pool = RayCallerPool(settings, pool_name)
-        self.engine = EngineService(settings, self.pool)
+        self.engine = SyncService(settings, self.pool)
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
         self._loop = _LoopThread()
         self._owns_ray = owns_ray

@@ -1,13 +1,16 @@
-"""Outcome rows as Polars frames: their schema, the check on write, which record wins, output records.
+"""Outcome rows as Polars frames: Outcomes as rows, their schema, the check on write, which record wins, output records.
 
 Pure: no files. engine.store.batch_store decides where the frames come from and go to.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Sequence
+
 import polars as pl
 
-from engine.outcome import ITEM_STATUSES
+from engine.outcome import ITEM_STATUSES, ItemStatus, Outcome, ReuseSource
 from loaders import parse_json
 
 OUTCOME_SCHEMA = {
@@ -19,6 +22,35 @@ OUTCOME_SCHEMA = {
 OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
 
 _STATUS = pl.Enum(ITEM_STATUSES)
+
+
+def outcomes_frame(outcomes: Sequence[Outcome]) -> pl.DataFrame:
+    """`outcomes` as rows of OUTCOME_SCHEMA (built column-wise; the result as compact JSON text)."""
+    return pl.DataFrame({
+        "index": [o.index for o in outcomes],
+        "status": [o.status.value for o in outcomes],
+        "result": [None if o.result is None else _json(o.result) for o in outcomes],
+        "error_type": [o.error_type for o in outcomes],
+        "error_message": [o.error_message for o in outcomes],
+        "attempts": [o.attempts for o in outcomes],
+        "prompt_tokens": [o.prompt_tokens for o in outcomes],
+        "completion_tokens": [o.completion_tokens for o in outcomes],
+        "latency_ms": [o.latency_ms for o in outcomes],
+        "cached": [o.reused is ReuseSource.CACHE for o in outcomes],
+    }, schema=OUTCOME_SCHEMA)
+
+
+def cancelled_frame(indexes: pl.Series, reason: str) -> pl.DataFrame:
+    """Rows that end the items at `indexes` as cancelled, for `reason` (vectorised: no Outcome each)."""
+    frame = pl.DataFrame({"index": indexes.cast(pl.Int64)})
+    return conform(frame.with_columns(status=pl.lit(ItemStatus.CANCELLED.value), error_type=pl.lit("cancelled"),
+                                      error_message=pl.lit(reason), attempts=pl.lit(0), prompt_tokens=pl.lit(0),
+                                      completion_tokens=pl.lit(0), latency_ms=pl.lit(0.0), cached=pl.lit(False)),
+                   OUTCOME_SCHEMA)
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def outcome_frame(outcomes: pl.DataFrame | list[dict]) -> pl.DataFrame:

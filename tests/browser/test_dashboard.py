@@ -14,7 +14,7 @@ import ray
 from playwright.sync_api import expect
 
 from engine.batch.service import BatchService
-from engine.batch.sync import EngineService
+from engine.batch.sync import SyncService
 from engine.ray.actors import RayBatchRunner, RayCallerPool
 from engine.store.batch_store import BatchStore
 from serve_app.api import create_app
@@ -149,7 +149,7 @@ def keyed_service(ray_session, simulator, tmp_path):
     settings = service_settings(simulator, tmp_path, AGENTFLOW_API_KEYS="key-alice,key-bob")
     pool = RayCallerPool(settings, pool_name="dashkeys")
     batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, "dashkeys"))
-    with ThreadServer(create_app(EngineService(settings, pool), batches)) as server:
+    with ThreadServer(create_app(SyncService(settings, pool), batches)) as server:
         yield server.url
     pool.kill()
     ray.kill(ray.get_actor("dashkeys-limiter-openai", namespace="agentflow"), no_restart=True)

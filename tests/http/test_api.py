@@ -11,8 +11,9 @@ from contextlib import contextmanager
 import pytest
 from starlette.testclient import TestClient
 
+from engine.batch.calls import LocalCallerPool
 from engine.batch.service import BatchService, LocalBatchRunner
-from engine.batch.sync import EngineService, LocalCallerPool
+from engine.batch.sync import SyncService
 from engine.config import Settings
 from engine.limits import Limits
 from engine.provider.caller import Caller
@@ -32,7 +33,7 @@ def make_client(tmp_path, simulator, **env):
     caller = Caller(lambda p: ChatClient(http, p.base_url, p.api_key), lambda p: lease, retry_policy(settings), 16)
     pool = LocalCallerPool(caller)
     batches = BatchService(settings, BatchStore(settings.store), LocalBatchRunner(settings, BatchStore(settings.store), pool))
-    with TestClient(create_app(EngineService(settings, pool), batches)) as test_client:
+    with TestClient(create_app(SyncService(settings, pool), batches)) as test_client:
         yield test_client
         test_client.portal.call(http.close)  # its session lives on the TestClient's loop
 

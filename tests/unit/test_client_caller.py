@@ -7,6 +7,7 @@ connections are the transport's own, translated at the client's boundary.
 
 import asyncio
 import json
+import logging
 import random
 import socket
 
@@ -161,52 +162,52 @@ async def test_client_sends_json_with_bearer_auth_and_reads_usage_and_limit_head
 async def test_transient_errors_are_retried_then_succeed(http, provider):
     provider.script(reply(500), DROP, completion('{"label": "a", "confidence": 0.9}'))
     outcome = await make_caller(http, provider).run_item(PLAN, target(provider), {"index": 0, "id": "x", "content": "c"})
-    assert outcome["status"] == "completed"
-    assert outcome["result"] == {"label": "a", "confidence": 0.9, "confidence_source": "self_reported"}
-    assert (outcome["attempts"], outcome["id"], len(provider.seen)) == (3, "x", 3)
+    assert outcome.status == "completed"
+    assert outcome.result == {"label": "a", "confidence": 0.9, "confidence_source": "self_reported"}
+    assert (outcome.attempts, outcome.id, len(provider.seen)) == (3, "x", 3)
 
 
 async def test_a_timed_out_call_is_retried(http, provider):
     provider.script(HANG, completion('{"label": "b", "confidence": 0.9}'))
     outcome = await make_caller(http, provider, timeout=0.3).run_item(PLAN, target(provider), {"index": 0, "content": "c"})
-    assert outcome["status"] == "completed" and outcome["attempts"] == 2
+    assert outcome.status == "completed" and outcome.attempts == 2
 
 
 async def test_invalid_answer_is_repaired_with_the_errors_attached(http, provider):
     provider.script(completion('{"label": "zzz", "confidence": 0.9}'), completion('{"label": "b", "confidence": 1}'))
     outcome = await make_caller(http, provider).run_item(PLAN, target(provider), {"index": 0, "content": "c"})
-    assert outcome["status"] == "completed"
+    assert outcome.status == "completed"
     assert "is not one of" in provider.seen[1]["messages"][-1]["content"]
-    assert outcome["prompt_tokens"] == 20
+    assert outcome.prompt_tokens == 20
 
 
 async def test_persistent_failure_is_an_item_error_not_an_exception(http, provider):
     provider.script(completion("{truncated"))
     outcome = await make_caller(http, provider, max_repairs=2).run_item(PLAN, target(provider), {"index": 3, "content": "c"})
-    assert outcome["status"] == "failed"
-    assert outcome["error"]["type"] == "output_parse_error"
-    assert "gave up after 3 attempts" in outcome["error"]["message"]
-    assert outcome["index"] == 3 and len(provider.seen) == 3
+    assert outcome.status == "failed"
+    assert outcome.error["type"] == "output_parse_error"
+    assert "gave up after 3 attempts" in outcome.error["message"]
+    assert outcome.index == 3 and len(provider.seen) == 3
 
 
 async def test_client_errors_are_not_retried(http, provider):
     provider.script(reply(400, {"error": {"message": "bad model"}}))
     outcome = await make_caller(http, provider).run_item(PLAN, target(provider), {"index": 0, "content": "c"})
-    assert outcome["error"] == {"type": "provider_http_error", "message": "provider answered 400: bad model"}
+    assert outcome.error == {"type": "provider_http_error", "message": "provider answered 400: bad model"}
     assert len(provider.seen) == 1
 
 
 async def test_rate_limited_calls_wait_and_retry_without_using_the_error_budget(http, provider):
     provider.script(*[reply(429, headers={"retry-after": "0"})] * 6, completion('{"label": "a", "confidence": 0.5}'))
     outcome = await make_caller(http, provider, max_retries=1).run_item(PLAN, target(provider), {"index": 0, "content": "c"})
-    assert outcome["status"] == "completed" and outcome["attempts"] == 7
+    assert outcome.status == "completed" and outcome.attempts == 7
 
 
 async def test_run_many_keeps_item_order(http, provider):
     provider.script(completion('{"label": "a", "confidence": 0.5}'))
     items = [{"index": i, "content": f"c{i}"} for i in range(20)]
     outcomes = await make_caller(http, provider).run_many(PLAN, target(provider), items)
-    assert [o["index"] for o in outcomes] == list(range(20))
+    assert [o.index for o in outcomes] == list(range(20))
 
 
 async def test_an_unexpected_exception_fails_only_its_item(http, provider):
@@ -215,9 +216,21 @@ async def test_an_unexpected_exception_fails_only_its_item(http, provider):
     # Metadata that cannot be rendered (not JSON-serialisable) breaks prompt building for this item only.
     items = [{"index": 0, "content": "ok"}, {"index": 1, "content": "ok", "metadata": {"x": object()}}]
     outcomes = await make_caller(http, provider).run_many(context_plan, target(provider), items)
-    assert outcomes[0]["status"] == "completed"
-    assert outcomes[1]["status"] == "failed" and outcomes[1]["error"] == {
+    assert outcomes[0].status == "completed"
+    assert outcomes[1].status == "failed" and outcomes[1].error == {
         "type": "internal_error", "message": "unexpected TypeError"}
+
+
+async def test_an_unexpected_exception_is_logged_once_with_its_traceback_and_not_the_item(http, provider, caplog):
+    provider.script(completion('{"label": "a", "confidence": 0.5}'))
+    context_plan = PLAN.__class__(**{**PLAN.__dict__, "include_context": True})
+    item = {"index": 7, "content": "private words", "metadata": {"x": object()}}
+    with caplog.at_level(logging.ERROR, logger="agentflow.caller"):
+        outcome = await make_caller(http, provider).run_item(context_plan, target(provider), item)
+    assert outcome.status == "failed" and outcome.index == 7
+    [record] = caplog.records
+    assert record.exc_info is not None and record.exc_info[0] is TypeError
+    assert "private words" not in caplog.text and "7" in record.getMessage()
 
 
 async def test_the_connection_cap_holds(provider):

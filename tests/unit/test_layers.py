@@ -106,6 +106,17 @@ def test_no_import_runs_upward():
     assert wrong == []
 
 
+COORDINATOR_PARTS = {f"engine.batch.{part}" for part in ("coordinator", "dispatch", "reuse", "stops", "progress",
+                                                         "window", "calls")}
+
+
+def test_the_coordinator_does_not_lean_on_the_sync_calls():
+    # What both need is in engine.batch.calls (pool, planning) and engine.batch.reuse.
+    wrong = [f"{name} imports {target}" for name, path in source_modules() if name in COORDINATOR_PARTS
+             for target in imports_of(path) if target == "engine.batch.sync"]
+    assert wrong == []
+
+
 def test_the_engine_uses_the_loaders_only_through_their_seam():
     wrong = [f"{name} imports {target}" for name, path in source_modules() if not name.startswith("loaders")
              for target in imports_of(path) if target.startswith("loaders.")]

@@ -6,6 +6,7 @@ import pytest
 
 import engine.store.batch_store
 from engine.errors import NotFound
+from engine.outcome import ItemStatus, Outcome, ReuseSource
 from engine.store.batch_store import (
     BatchStore,
     _winners,
@@ -13,6 +14,7 @@ from engine.store.batch_store import (
     validate_batch_id,
 )
 from engine.store.files import write_parquet
+from engine.store.outcome_rows import outcomes_frame
 
 
 def items(n: int, start: int = 0) -> pl.DataFrame:
@@ -332,20 +334,19 @@ def test_a_full_log_is_closed_and_the_next_write_starts_another(store, monkeypat
 
 
 def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
-    from engine.batch.coordinator import outcome_record
     from loaders.export import iter_jsonl, iter_jsonl_frames
 
     batch_id = new_batch_id()
     ids = ['quote " and\nnewline', None, "é ünïcode", None, "=1+1", None]
     store.create(batch_id, {}, [pl.DataFrame({"content": ["x"] * 6, "id": ids, "metadata": [None] * 6},
                                              schema={"content": pl.String, "id": pl.String, "metadata": pl.String})])
-    store.write_results(batch_id, [
-        outcome_record({"index": 0, "status": "completed", "attempts": 2,
-                        "result": {"label": 'p"ö', "confidence": 0.5, "list": [1, None], "nested": {"result": None}}}),
-        outcome_record({"index": 1, "status": "failed", "error": {"type": "provider_error", "message": 'bad "x"\n'}}),
-        outcome_record({"index": 2, "status": "completed", "result": "plain text", "cached": True}),
-        outcome_record({"index": 4, "status": "cancelled", "error": {"type": "cancelled", "message": "stop"}}),
-    ])
+    store.write_results(batch_id, outcomes_frame([
+        Outcome(0, ItemStatus.COMPLETED, attempts=2,
+                result={"label": 'p"ö', "confidence": 0.5, "list": [1, None], "nested": {"result": None}}),
+        Outcome(1, ItemStatus.FAILED, error_type="provider_error", error_message='bad "x"\n'),
+        Outcome(2, ItemStatus.COMPLETED, "plain text", reused=ReuseSource.CACHE),
+        Outcome(4, ItemStatus.CANCELLED, error_type="cancelled", error_message="stop"),
+    ]))
     from_dicts = b"".join(iter_jsonl(records(store, batch_id))).decode().splitlines()
     from_frames = b"".join(iter_jsonl_frames(store.iter_result_frames(batch_id, chunk_rows=4))).decode().splitlines()
     assert [json.loads(line) for line in from_frames] == [json.loads(line) for line in from_dicts]
@@ -354,22 +355,21 @@ def test_jsonl_from_frames_holds_the_same_records_as_from_dicts(store):
 
 
 def test_csv_from_frames_is_the_csv_of_the_records(store):
-    from engine.batch.coordinator import outcome_record
     from loaders.export import iter_csv, iter_csv_frames
 
     batch_id = new_batch_id()
     ids = ["=HYPERLINK(x)", None, "é ünïcode, \"quoted\"", None, "-1", None, "+x"]
     store.create(batch_id, {}, [pl.DataFrame({"content": ["x"] * 7, "id": ids, "metadata": [None] * 7},
                                              schema={"content": pl.String, "id": pl.String, "metadata": pl.String})])
-    store.write_results(batch_id, [
-        outcome_record({"index": 0, "status": "completed", "attempts": 2,
-                        "result": {"label": "=cmd", "confidence": 1e-05, "labels": ["a", None, 3], "ok": True,
-                                   "nested": {"k": [1, "v"]}, "delta": -3, "text": "line\r\nbreak"}}),
-        outcome_record({"index": 1, "status": "failed", "error": {"type": "provider_error", "message": "@bad\n"}}),
-        outcome_record({"index": 2, "status": "completed", "result": "plain text", "cached": True}),
-        outcome_record({"index": 4, "status": "cancelled", "error": {"type": "cancelled", "message": "stop"}}),
-        outcome_record({"index": 5, "status": "completed", "result": {"label": "b", "extra": None}}),
-    ])
+    store.write_results(batch_id, outcomes_frame([
+        Outcome(0, ItemStatus.COMPLETED, attempts=2,
+                result={"label": "=cmd", "confidence": 1e-05, "labels": ["a", None, 3], "ok": True,
+                        "nested": {"k": [1, "v"]}, "delta": -3, "text": "line\r\nbreak"}),
+        Outcome(1, ItemStatus.FAILED, error_type="provider_error", error_message="@bad\n"),
+        Outcome(2, ItemStatus.COMPLETED, "plain text", reused=ReuseSource.CACHE),
+        Outcome(4, ItemStatus.CANCELLED, error_type="cancelled", error_message="stop"),
+        Outcome(5, ItemStatus.COMPLETED, {"label": "b", "extra": None}),
+    ]))
     for columns in (None, ["label", "labels", "result", "missing"], []):
         for rows in (3, 10_000):
             from_records = b"".join(iter_csv(records(store, batch_id), result_columns=columns, chunk_rows=rows))

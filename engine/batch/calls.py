@@ -1,0 +1,36 @@
+"""What the sync service and the batch coordinator both call through.
+
+`CallerPool` runs items through callers (in-process `LocalCallerPool` for tests,
+Ray actors in the service: `engine.ray.actors.RayCallerPool`); `plan_request`
+plans an operation once for all its items.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.config import Settings
+from engine.outcome import Outcome
+from engine.prompt.operations import OperationPlan, prepare
+from engine.provider.caller import Caller
+from engine.target import Target
+
+
+class CallerPool(Protocol):
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]: ...
+
+
+class LocalCallerPool:
+    """One in-process `Caller` (tests and single-process use)."""
+
+    def __init__(self, caller: Caller):
+        self._caller = caller
+
+    async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
+        return await self._caller.run_many(plan, target, items)
+
+
+def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
+    """The operation's plan and the provider and model it goes to."""
+    provider, model = settings.resolve(params.model)
+    return prepare(operation, params), Target(provider, model)

@@ -330,11 +330,16 @@ class SyncResponse(BaseModel):
     estimated_cost: float | None = Field(default=None, description="USD, from usage and the price table.")
 
 
+def _absent_if_none(value: Any) -> bool:
+    """For fields the JSON leaves out when they are None (as the API has always answered)."""
+    return value is None
+
+
 class ErrorBody(BaseModel):
     type: str
     message: str
-    field: str | None = None
-    details: list[dict[str, Any]] | None = None
+    field: str | None = Field(default=None, exclude_if=_absent_if_none)
+    details: list[dict[str, Any]] | None = Field(default=None, exclude_if=_absent_if_none)
 
 
 class ErrorResponse(BaseModel):
@@ -372,7 +377,10 @@ class BatchStatus(BaseModel):
     projected_cost: float | None = Field(default=None, description="USD for the whole batch at the current rate.")
     cached_items: int = 0
     folded_items: int = 0
-    reason: str | None = Field(default=None, description="Why a batch was cancelled or failed.")
+    reason: str | None = Field(default=None, exclude_if=_absent_if_none,
+                               description="Why a batch was cancelled (only while cancelling or cancelled).")
+    error: ErrorBody | None = Field(default=None, exclude_if=_absent_if_none,
+                                    description="Why a failed batch failed.")
 
 
 class DryRunEstimate(BaseModel):
@@ -395,6 +403,8 @@ class OutputRecord(BaseModel):
     status: Literal["completed", "failed", "cancelled", "pending"]
     result: Any = None
     error: ItemError | None = None
+    attempts: int = 0
+    cached: bool = False
 
 
 class OutputPage(BaseModel):

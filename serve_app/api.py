@@ -70,8 +70,8 @@ async def _watchdog(batches) -> None:
             for batch_id in await asyncio.to_thread(batches.orphans, watch):
                 batches.runner.launch(batch_id)
             await asyncio.to_thread(batches.delete_expired)
-        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bad batch
-            errors.log.warning("batch watchdog: %s", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - the watchdog must outlive a bad batch
+            errors.log.warning("batch watchdog: this round failed; the next one tries again", exc_info=True)
         await asyncio.sleep(WATCHDOG_SECONDS)
 
 

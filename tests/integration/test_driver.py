@@ -22,7 +22,7 @@ from engine.errors import (
     PayloadTooLarge,
 )
 from engine.models import PARAMS
-from engine.sdk.handles import parse_items
+from engine.sdk.inputs import parse_items
 from engine.store.batch_store import new_batch_id
 from serve_app.events import status_events
 from tests.fixtures import service_settings

@@ -94,9 +94,9 @@ class Caller:
         messages = build_messages(plan, item)
         repairs = 0
         while True:
-            completion = await self._call_with_retries(plan, target, messages, tally)
+            completion = await self._call_with_retries(plan, target, messages, tally, item)
             try:
-                return parse_result(plan, completion.content, completion.logprobs), completion
+                return parse_result(plan, completion.content, completion.logprobs, completion.body), completion
             except OutputParseError as exc:
                 repairs += 1
                 if repairs > self._policy.max_repairs:
@@ -105,8 +105,9 @@ class Caller:
                     ) from None
                 messages = repair_messages(messages, exc)
 
-    async def _call_with_retries(self, plan, target, messages, tally) -> Completion:
-        body = request_body(plan, target.model, messages, target.provider.json_schema, target.provider.logprobs)
+    async def _call_with_retries(self, plan, target, messages, tally, item) -> Completion:
+        body = request_body(plan, target.model, messages, target.provider.json_schema, target.provider.logprobs,
+                            item)
         estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
         lease = self._lease_for(target.provider)
         client = self._client_for(target.provider)

@@ -15,7 +15,9 @@
     └── OutputParseError            the answer is not valid for the schema
 
 Foreign exceptions (httpx, json, pydantic) are translated into this tree at one
-boundary each: `client.py` for transport, `operations.py` for parsing.
+boundary each: `client.py` for transport, `operations.py` for parsing, and
+`invalid_request_of` here for a pydantic ValidationError of the caller's input
+(shared by the SDK and the HTTP service).
 
 Every class defines `__reduce__`: Ray pickles exceptions across processes, and
 one whose `__init__` takes extra arguments otherwise arrives as
@@ -30,6 +32,7 @@ class AgentFlowError(Exception):
 
     code = "internal_error"
     status_code = 500
+    details: list[dict] | None = None  # every invalid field, when there are several
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -43,16 +46,23 @@ class AgentFlowError(Exception):
         out = {"type": self.code, "message": self.message}
         if self.field is not None:
             out["field"] = self.field
-            if self.status_code == 422:  # as pydantic's 422s: every invalid field listed
-                out["details"] = [{"field": self.field, "message": self.message}]
+            if self.status_code == 422:  # every invalid field listed, as for pydantic's errors
+                out["details"] = self.details or [{"field": self.field, "message": self.message}]
         return out
 
 
 class InvalidRequest(AgentFlowError):
-    """The request is wrong."""
+    """The request is wrong; `details` lists every invalid field ({field, message}) when known."""
 
     code = "invalid_request"
     status_code = 422
+
+    def __init__(self, message: str, field: str | None = None, details: list[dict] | None = None):
+        super().__init__(message, field)
+        self.details = details
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.field, self.details))
 
 
 class BadRequest(InvalidRequest):
@@ -139,6 +149,25 @@ class OutputParseError(AgentFlowError):
 
     def __reduce__(self):
         return (type(self), (self.message, self.raw, self.errors))
+
+
+MAX_DETAILS = 50  # invalid fields listed in one error
+
+
+def invalid_request_of(exc, prefix: str = "") -> InvalidRequest:
+    """A pydantic `ValidationError` as an `InvalidRequest` naming the first bad field (dotted, after `prefix`).
+
+    Duck-typed on `exc.errors()`, so this bottom module needs no pydantic import.
+    """
+    details = []
+    for error in exc.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in error["loc"])
+        field = f"{prefix}{location}" if location else prefix.rstrip(".") or "body"
+        details.append({"field": field, "message": error["msg"]})
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return InvalidRequest(f"{first['field']}: {first['message']}{more}", field=first["field"],
+                          details=details[:MAX_DETAILS] or None)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""Request and response models: the API's single source of truth.
+"""Request models, and (from engine.responses) the response models: the API's single source of truth.
 
 The OpenAPI document is generated from these. Sync endpoints take
 `<Operation>Request`; `POST /api/batches` takes the same fields plus
@@ -19,6 +19,21 @@ from pydantic import (
 )
 
 from engine.errors import InvalidRequest, PayloadTooLarge
+from engine.responses import (  # noqa: F401 - the API's models, all in this one namespace
+    FINISHED_STATES,
+    BatchCreated,
+    BatchList,
+    BatchState,
+    BatchStatus,
+    DryRunEstimate,
+    ErrorBody,
+    ErrorResponse,
+    ItemError,
+    OutputPage,
+    OutputRecord,
+    SyncResponse,
+    Usage,
+)
 
 MAX_SYNC_ITEMS = 50
 MAX_BATCH_ITEMS = 1_000_000
@@ -312,105 +327,3 @@ def params_of(request: BaseModel, operation: str) -> OperationParams:
 
 def controls_of(request: BaseModel) -> BatchControls:
     return BatchControls.model_validate(request.model_dump(include=set(CONTROL_FIELDS)))
-
-
-# ---- responses -------------------------------------------------------------
-
-
-class Usage(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
-class ItemError(BaseModel):
-    type: str
-    message: str
-
-
-class SyncResponse(BaseModel):
-    results: list[dict[str, Any]] = Field(
-        description="One entry per item, in order: the result fields, or {\"error\": {...}}."
-    )
-    model: str
-    usage: Usage
-    estimated_cost: float | None = Field(default=None, description="USD, from usage and the price table.")
-
-
-class ErrorBody(BaseModel):
-    type: str
-    message: str
-    field: str | None = None
-    details: list[dict[str, Any]] | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
-FINISHED_STATES: tuple[BatchState, ...] = ("completed", "failed", "cancelled")  # a batch in one of these runs no more
-
-
-class BatchCreated(BaseModel):
-    batch_id: str
-    status: BatchState = Field(description="queued for a new batch; the current status for a repeated key")
-    total_items: int
-
-
-class BatchStatus(BaseModel):
-    batch_id: str
-    status: BatchState
-    operation: str | None = None
-    model: str | None = None
-    total_items: int
-    completed_items: int
-    failed_items: int
-    cancelled_items: int
-    progress_percentage: float
-    created_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    expires_at: str | None = None
-    usage: Usage
-    items_per_second: float
-    eta_seconds: float | None = None
-    estimated_cost: float | None = Field(default=None, description="USD spent so far (estimate).")
-    projected_cost: float | None = Field(default=None, description="USD for the whole batch at the current rate.")
-    cached_items: int = 0
-    folded_items: int = 0
-    reason: str | None = Field(default=None, description="Why a batch was cancelled or failed.")
-
-
-class DryRunEstimate(BaseModel):
-    dry_run: Literal[True]
-    operation: str
-    model: str
-    total_items: int
-    estimated_input_tokens: int
-    estimated_output_tokens: int
-    estimated_cost: float | None
-
-
-class BatchList(BaseModel):
-    batches: list[BatchStatus]
-
-
-class OutputRecord(BaseModel):
-    index: int
-    id: str | None = None
-    status: Literal["completed", "failed", "cancelled", "pending"]
-    result: Any = None
-    error: ItemError | None = None
-
-
-class OutputPage(BaseModel):
-    batch_id: str
-    status: BatchState
-    partial: bool = Field(description="True unless the batch has completed: while it runs (more results may "
-                                      "come), and after a cancel or a failure (some items have no result).")
-    total_items: int
-    offset: int
-    limit: int
-    next_offset: int | None
-    results: list[OutputRecord]

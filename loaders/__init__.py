@@ -14,11 +14,11 @@ from loaders.export import (
     write_results,
 )
 from loaders.frames import parse_json, rechunk
-from loaders.growing import GrowingFile
+from loaders.items import dataframe_items
 from loaders.read import read_items, read_items_list
 from loaders.source import FORMATS, upload_suffix
 
 __all__ = [
-    "FORMATS", "GrowingFile", "iter_csv", "iter_csv_frames", "iter_jsonl", "iter_jsonl_frames", "parse_json",
+    "FORMATS", "dataframe_items", "iter_csv", "iter_csv_frames", "iter_jsonl", "iter_jsonl_frames", "parse_json",
     "read_items", "read_items_list", "rechunk", "upload_suffix", "write_json", "write_results",
 ]

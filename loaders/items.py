@@ -13,11 +13,12 @@ from typing import Any, Iterator
 import polars as pl
 
 from engine.errors import InvalidRequest
-from loaders.columns import Columns, other_columns
+from loaders.columns import Columns, choose_columns, other_columns
 
 ITEM_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
 
-_NESTED = (pl.List, pl.Array, pl.Struct)
+# Not text, so not an item's content or id: nested values, and bytes (base64 would be no text to a model).
+_NOT_TEXT = (pl.List, pl.Array, pl.Struct, pl.Binary)
 # Compact and unescaped, like polars' json_encode for tabular files. One shared
 # encoder: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -37,22 +38,32 @@ class Table:
 
 
 def frame_to_items(frame: pl.DataFrame, columns: Columns) -> pl.DataFrame:
-    """The item frame of a chunk of a tabular file (every column known from the schema)."""
+    """The item frame of a chunk of a tabular file, or of a DataFrame (every column known from the schema)."""
     metadata = other_columns(frame.columns, columns)
-    # json_encode panics on Binary ("not yet implemented"), so binary values go in as base64 text.
+    content = _as_text(frame, columns.content, "content_column")
+    id_ = _as_text(frame, columns.id, "id_column") if columns.id else pl.lit(None, pl.String)
+    # json_encode panics on Binary ("not yet implemented"), so binary metadata goes in as base64 text.
     frame = frame.with_columns(pl.col(pl.Binary).bin.encode("base64"))
     return frame.select(
-        content=_as_text(frame, columns.content, "content_column"),
-        id=_as_text(frame, columns.id, "id_column") if columns.id else pl.lit(None, pl.String),
+        content=content,
+        id=id_,
         metadata=pl.struct(metadata).struct.json_encode() if metadata else pl.lit(None, pl.String),
     )
 
 
 def _as_text(frame: pl.DataFrame, name: str, field: str) -> pl.Expr:
     dtype = frame.schema[name]
-    if isinstance(dtype, _NESTED):
+    if isinstance(dtype, _NOT_TEXT):
         raise InvalidRequest(f"{field}: column {name!r} holds {dtype}, not text", field=field)
     return pl.col(name).cast(pl.String)
+
+
+def dataframe_items(data: pl.DataFrame, content_column: str | None = None, id_column: str | None = None,
+                    metadata_columns: list[str] | None = None) -> pl.DataFrame:
+    """A DataFrame in memory as an item frame: the columns chosen, and guarded, as a file's are."""
+    text_columns = [name for name, dtype in data.schema.items() if dtype == pl.String]
+    columns = choose_columns(data.columns, text_columns, content_column, id_column, metadata_columns)
+    return frame_to_items(data, columns)
 
 
 def rows_to_items(rows: list[dict], columns: Columns) -> pl.DataFrame:

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
 from engine.errors import InvalidRequest
-from loaders.growing import GrowingFile
 
-# A str is always a path, never the file's text. A path may be a GrowingFile (still being written).
+# A str is always a path, never the file's text.
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "txt", "parquet")
@@ -39,7 +38,7 @@ def open_source(source: Source) -> Iterator[BinaryIO]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield io.BytesIO(bytes(source))
         return
-    with source.open() if isinstance(source, GrowingFile) else open(source, "rb") as stream:
+    with open(source, "rb") as stream:
         yield stream
 
 

@@ -15,9 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response
 
 from engine.batch.orphans import QuietWatch
-from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, items_count_error
+from engine.models import MAX_SYNC_ITEMS, SYNC_REQUESTS, SyncResponse, items_count_error
 from serve_app import errors
 from serve_app.auth import Authenticator
+from serve_app.batch_create import BatchCreation
 from serve_app.batch_routes import batch_routes
 from serve_app.dashboard import dashboard_routes
 from serve_app.endpoint import api_endpoint, read_json
@@ -40,8 +41,8 @@ def sync_route(service, auth: Authenticator, operation: str) -> Route:
         count_error = items_count_error(body, MAX_SYNC_ITEMS, "submit larger sets to POST /api/batches")
         if count_error:
             raise count_error
-        request_model = model.model_validate(body)
-        return JSONResponse(await service.run_sync(operation, request_model))
+        answer = await service.run_sync(operation, model.model_validate(body))
+        return JSONResponse(SyncResponse.model_validate(answer).model_dump(mode="json"))
 
     limited = BodyLimit(request_response(handler), SYNC_BODY_LIMIT)
     return Route(f"/api/completions/{operation}", limited, methods=["POST"], name=f"completions_{operation}")
@@ -71,8 +72,8 @@ async def _watchdog(batches) -> None:
             for batch_id in await asyncio.to_thread(batches.orphans, watch):
                 batches.runner.launch(batch_id)
             await asyncio.to_thread(batches.delete_expired)
-        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bad batch
-            errors.log.warning("batch watchdog: %s", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - the watchdog must outlive a bad batch
+            errors.log.warning("batch watchdog: this round failed; the next one tries again", exc_info=True)
         await asyncio.sleep(WATCHDOG_SECONDS)
 
 
@@ -88,14 +89,15 @@ def create_app(service, batches=None) -> Starlette:
     async def openapi(request: Request):
         return JSONResponse(document)
 
+    creation = BatchCreation(batches) if batches else None
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *(sync_route(service, auth, op) for op in SYNC_REQUESTS),
-        *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
+        *(batch_routes(creation, auth, service.settings.max_body_bytes) if batches else []),
         *(event_routes(batches, auth) if batches else []),
-        *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
-        *(openai_routes(batches, auth) if batches else []),
+        *(file_routes(creation, auth, service.settings.max_upload_bytes) if batches else []),
+        *(openai_routes(creation, auth) if batches else []),
         *dashboard_routes(),  # last, so the API's routes win
     ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=_lifespan(batches))

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route, request_response
 
-from engine.batch.idempotency import IdempotencyIndex
-from engine.errors import InvalidRequest, NotFound
-from engine.models import (
-    BatchControls,
-    controls_of,
-    items_count_error,
-    parse_batch_request,
-)
+from engine.errors import InvalidRequest
+from engine.models import BatchList, controls_of, items_count_error, parse_batch_request
 from serve_app.auth import Authenticator
+from serve_app.batch_create import BatchCreation
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.limits import BodyLimit
-
-if TYPE_CHECKING:
-    from engine.batch.service import BatchService
 
 MEDIA_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
@@ -37,49 +28,10 @@ def query_int(request: Request, name: str, default: int | None) -> int | None:
         raise InvalidRequest(f"{name} must be a whole number, got {raw!r}", field=name) from None
 
 
-async def create_batch(batches: "BatchService", idempotency: IdempotencyIndex, request: Request, owner: str,
-                       operation: str, validated, frames, body_for_key: bytes, source: str,
-                       controls: BatchControls) -> Response:
-    """Store a batch (or return the one an Idempotency-Key already made) and launch it."""
-    from engine.store.batch_store import new_batch_id
-
-    if controls.dry_run:
-        return JSONResponse(await asyncio.to_thread(batches.estimate, operation, validated, frames))
-
-    batch_id = new_batch_id()
-    key = request.headers.get("idempotency-key")
-    if key is not None:
-        holder = await asyncio.to_thread(idempotency.claim, owner, key, batch_id, body_for_key)
-        if holder != batch_id:
-            return JSONResponse(await _await_existing(batches, holder, owner), status_code=200)
-    try:
-        created = await asyncio.to_thread(batches.create, batch_id, operation, validated, frames, owner, source,
-                                          controls)
-    except BaseException:
-        if key is not None:
-            idempotency.release(owner, key)
-        raise
-    if key is not None:
-        await asyncio.to_thread(idempotency.created, owner, key, batch_id)
-    batches.runner.launch(batch_id)
-    return JSONResponse(created, status_code=201)
-
-
-async def _await_existing(batches: "BatchService", batch_id: str, owner: str) -> dict:
-    """The first submission with this key may still be writing its input."""
-    for _ in range(100):
-        try:
-            status = await asyncio.to_thread(batches.status, batch_id, owner)
-            return {"batch_id": batch_id, "status": status["status"], "total_items": status["total_items"]}
-        except NotFound:
-            await asyncio.sleep(0.1)
-    raise NotFound(f"the batch for this Idempotency-Key is still being created: {batch_id}", field="Idempotency-Key")
-
-
-def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: int) -> list[Route]:
+def batch_routes(creation: BatchCreation, auth: Authenticator, max_body_bytes: int) -> list[Route]:
     from engine.batch.service import items_frame
 
-    idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
+    batches = creation.batches
 
     @api_endpoint
     async def submit(request: Request):
@@ -91,14 +43,15 @@ def batch_routes(batches: "BatchService", auth: Authenticator, max_body_bytes: i
             raise count_error
         validated = parse_batch_request(body)
         frames = [items_frame(validated.items)]
-        return await create_batch(batches, idempotency, request, owner, validated.operation, validated,
-                                  frames, raw, "api", controls_of(validated))
+        return await creation.create(request, owner, validated.operation, validated, frames, raw, "api",
+                                     controls_of(validated))
 
     @api_endpoint
     async def list_batches(request: Request):
         owner = auth.owner_of(request)
         limit = query_int(request, "limit", 100)
-        return JSONResponse({"batches": await asyncio.to_thread(batches.list, owner, limit)})
+        listed = BatchList(batches=await asyncio.to_thread(batches.list, owner, limit))
+        return JSONResponse(listed.model_dump(mode="json"))
 
     @api_endpoint
     async def status(request: Request):

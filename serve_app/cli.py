@@ -212,7 +212,7 @@ def loose_json(raw: str):
 
 
 def run_submit(args, rest) -> int:
-    from engine.sdk.handles import file_format
+    from engine.sdk.results import file_format
 
     if not Path(args.file).is_file():
         raise FileNotFoundError(2, "no such file", args.file)
@@ -251,7 +251,7 @@ def run_cancel(args, rest) -> int:
 
 
 def run_output(args, rest) -> int:
-    from engine.sdk.handles import file_format
+    from engine.sdk.results import file_format
 
     fmt = args.format or (file_format(args.output) if args.output else "csv")
     with client_of(args) as client:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from serve_app.errors import error_response
+from serve_app.errors import json_error
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -65,7 +65,7 @@ def dashboard_routes(directory: Path = STATIC) -> list[Route]:
     async def static(request: Request) -> Response:
         asset = assets.get(request.path_params["name"])
         if asset is None:
-            return error_response(404, "not_found", f"no dashboard file {request.path_params['name']!r}")
+            return json_error(404, {"type": "not_found", "message": f"no dashboard file {request.path_params['name']!r}"})
         return asset_response(request, asset)
 
     return [

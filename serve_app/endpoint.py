@@ -5,12 +5,10 @@ from __future__ import annotations
 import functools
 import json
 
-from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
-from engine.errors import AgentFlowError, BadRequest
-from serve_app import errors
+from engine.errors import BadRequest
+from serve_app.errors import error_response
 
 
 async def read_json(request: Request) -> object:
@@ -24,17 +22,13 @@ async def read_json(request: Request) -> object:
 
 
 def api_endpoint(handler):
-    """Map every failure to a JSON error; a traceback never leaves the server."""
+    """Map every failure to a JSON error (serve_app.errors); a traceback never leaves the server."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request):
         try:
             return await handler(request)
-        except AgentFlowError as exc:
-            return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)
-        except ValidationError as exc:
-            return errors.validation_response(exc)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            return await errors.handle_unexpected(request, exc)
+            return error_response(request, exc)
 
     return endpoint

@@ -7,56 +7,46 @@ The same API keys as `/api` (`Authorization: Bearer`); another tenant's files an
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response
 
-from engine.batch.idempotency import IdempotencyIndex
 from engine.errors import NotFound
 from serve_app.auth import Authenticator
+from serve_app.batch_create import BatchCreation
 from serve_app.endpoint import api_endpoint, read_json
 from serve_app.limits import BodyLimit
 from serve_app.openai_files import file_routes, query_int
 
-if TYPE_CHECKING:
-    from engine.batch.service import BatchService
-
 BATCH_BODY_LIMIT = 64 * 1024
 
 
-def openai_routes(batches: "BatchService", auth: Authenticator) -> list[Route]:
-    """Every /v1 route, over `batches` (a `BatchService`) and the store's uploaded files."""
+def openai_routes(creation: BatchCreation, auth: Authenticator) -> list[Route]:
+    """Every /v1 route, over `creation.batches` (a `BatchService`) and the store's uploaded files."""
     from engine.batch.openai_batches import OpenAIBatches
     from engine.store.uploaded_files import UploadedFiles
 
+    batches = creation.batches
     openai = OpenAIBatches(batches, UploadedFiles(batches.settings.store, batches.settings.retention_days))
-    return [*file_routes(openai, auth), *batch_routes(openai, auth)]
+    return [*file_routes(openai, auth), *batch_routes(openai, creation, auth)]
 
 
-def batch_routes(openai, auth: Authenticator) -> list[Route]:
+def batch_routes(openai, creation: BatchCreation, auth: Authenticator) -> list[Route]:
     from engine.store.batch_store import new_batch_id
 
     batches = openai.batches
-    idempotency = IdempotencyIndex(batches.settings.store, batches.store.exists)
 
     async def create_once(request: Request, owner: str, body) -> dict:
-        """Create the batch, or return the one an Idempotency-Key already made (as POST /api/batches)."""
-        batch_id = new_batch_id()
-        key = request.headers.get("idempotency-key")
-        if key is not None:
-            holder = await asyncio.to_thread(idempotency.claim, owner, key, batch_id, await request.body())
-            if holder != batch_id:
-                return await _existing(openai, holder, owner)
-        try:
-            batch = await asyncio.to_thread(openai.create, batch_id, owner, body)
-        except BaseException:
-            if key is not None:
-                idempotency.release(owner, key)
-            raise
-        if key is not None:
-            await asyncio.to_thread(idempotency.created, owner, key, batch_id)
+        """Create the batch, or return the one an Idempotency-Key already made (the one path of /api too)."""
+        batch_id, key = new_batch_id(), request.headers.get("idempotency-key")
+
+        def create() -> dict:
+            return openai.create(batch_id, owner, body)
+
+        holder, batch = await asyncio.to_thread(creation.idempotency.create_once, owner, key, batch_id,
+                                                await request.body(), create)
+        if batch is None:
+            return await _existing(openai, holder, owner)
         if batch["status"] != "failed":
             batches.runner.launch(batch_id)
         return batch

@@ -1,8 +1,4 @@
-"""The named file an upload's file part is written to while the body arrives.
-
-It is also a GrowingFile (loaders.growing): the loaders can parse it while it
-is being written.
-"""
+"""The named file an upload's file part is written to while the body arrives."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from engine.errors import PayloadTooLarge
-from loaders import GrowingFile, upload_suffix
+from loaders import upload_suffix
 
 
 class UploadTarget:
@@ -26,7 +22,6 @@ class UploadTarget:
         self.directory = directory
         self.max_bytes = max_bytes
         self.path: Path | None = None
-        self.growing: GrowingFile | None = None
         self.size = 0
         self._digest = hashlib.sha256() if with_digest else None
         self._file = None
@@ -37,7 +32,6 @@ class UploadTarget:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.directory)
         self.path = Path(name)
-        self.growing = GrowingFile(self.path)
         self._file = os.fdopen(handle, "wb")
         return self.write
 
@@ -48,8 +42,6 @@ class UploadTarget:
         if self._digest is not None:
             self._digest.update(data)
         self._file.write(data)
-        self._file.flush()  # a reader of the growing file sees only what reached the file
-        self.growing.grew(self.size)
 
     @property
     def digest(self) -> str | None:
@@ -61,7 +53,5 @@ class UploadTarget:
 
     def remove(self) -> None:
         self.close()
-        if self.growing is not None:
-            self.growing.abort()
         if self.path is not None:
             self.path.unlink(missing_ok=True)

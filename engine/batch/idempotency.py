@@ -18,12 +18,13 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from engine.errors import InvalidRequest
 from engine.store.files import file_lock, write_json
 
 CREATE_GRACE_SECONDS = 600.0  # a claim whose batch is not created within this was left by a crash
+Created = TypeVar("Created")
 
 
 def _digest(*parts: str) -> str:
@@ -35,6 +36,26 @@ class IdempotencyIndex:
         self._dir = Path(root) / "idempotency"
         self._batch_exists = batch_exists
         self._clock = clock
+
+    def create_once(self, owner: str, key: str | None, batch_id: str, body: bytes,
+                    create: Callable[[], Created]) -> tuple[str, Created | None]:
+        """Create batch `batch_id` with `create()` unless (owner, key) already holds a batch.
+
+        Returns (batch_id, what `create` returned), or (the batch holding the key, None).
+        Without a key, `create` just runs. If it fails, the key is free again.
+        """
+        if key is None:
+            return batch_id, create()
+        holder = self.claim(owner, key, batch_id, body)
+        if holder != batch_id:
+            return holder, None
+        try:
+            created = create()
+        except BaseException:
+            self.release(owner, key)
+            raise
+        self.created(owner, key, batch_id)
+        return batch_id, created
 
     def claim(self, owner: str, key: str, batch_id: str, body: bytes) -> str:
         """Record `batch_id` for (owner, key); return the batch that holds the key."""

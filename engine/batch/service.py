@@ -24,7 +24,15 @@ from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
 from engine.batch.sync import metadata_fields, missing_template_field
 from engine.config import Settings
 from engine.errors import Conflict, InvalidRequest, NotFound
-from engine.models import FINISHED_STATES, BatchControls, params_of
+from engine.models import (
+    FINISHED_STATES,
+    BatchControls,
+    BatchCreated,
+    BatchStatus,
+    DryRunEstimate,
+    OutputPage,
+    params_of,
+)
 from engine.prompt.operations import OperationPlan, build_messages
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.store.batch_store import validate_batch_id
@@ -132,7 +140,7 @@ class BatchService:
                     expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
                     completed_items=0, failed_items=0, cancelled_items=0, options=options, **(extra or {}))
         total = self.store.create(batch_id, meta, with_template_fields(frames, needed) if needed else frames)
-        return {"batch_id": batch_id, "status": "queued", "total_items": total}
+        return BatchCreated(batch_id=batch_id, status="queued", total_items=total).model_dump(mode="json")
 
     def estimate(self, operation: str, request, frames) -> dict:
         """A dry run: items, tokens and cost, without calling the provider."""
@@ -144,15 +152,11 @@ class BatchService:
                 input_tokens += estimate_prompt_tokens(build_messages(plan, item))
                 total += 1
         output_tokens = total * (plan.max_tokens or plan.completion_estimate)
-        return {
-            "dry_run": True,
-            "operation": operation,
-            "model": target.display_model,
-            "total_items": total,
-            "estimated_input_tokens": input_tokens,
-            "estimated_output_tokens": output_tokens,
-            "estimated_cost": self.settings.prices.cost(target.display_model, input_tokens, output_tokens),
-        }
+        return DryRunEstimate(
+            dry_run=True, operation=operation, model=target.display_model, total_items=total,
+            estimated_input_tokens=input_tokens, estimated_output_tokens=output_tokens,
+            estimated_cost=self.settings.prices.cost(target.display_model, input_tokens, output_tokens),
+        ).model_dump(mode="json")
 
     def meta(self, batch_id: str, owner: str) -> dict:
         validate_batch_id(batch_id)
@@ -236,50 +240,33 @@ class BatchService:
         records = [r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk]
         total = meta.get("total_items", 0)
         following = offset + len(records)
-        return {
-            "batch_id": batch_id,
-            "status": meta["status"],
-            "partial": meta["status"] != "completed",
-            "total_items": total,
-            "offset": offset,
-            "limit": limit,
-            "next_offset": following if following < total else None,
-            "results": records,
-        }
+        return OutputPage(
+            batch_id=batch_id, status=meta["status"], partial=meta["status"] != "completed", total_items=total,
+            offset=offset, limit=limit, next_offset=following if following < total else None, results=records,
+        ).model_dump(mode="json")
 
 
 def public_status(batch_id: str, meta: dict) -> dict:
+    """The JSON of GET /api/batches/{batch_id}, built through the `BatchStatus` model OpenAPI documents."""
     total = meta.get("total_items", 0)
-    completed, failed, cancelled = (meta.get(k, 0) for k in ("completed_items", "failed_items", "cancelled_items"))
-    done = completed + failed + cancelled
+    counts = {k: meta.get(k, 0) for k in ("completed_items", "failed_items", "cancelled_items")}
+    done = sum(counts.values())
     rate = meta.get("items_per_second") or 0.0
     running = meta["status"] in ("queued", "processing")
     usage = meta.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0}
-    status = {
-        "batch_id": batch_id,
-        "status": meta["status"],
-        "operation": meta.get("operation"),
-        "model": meta.get("model"),
-        "total_items": total,
-        "completed_items": completed,
-        "failed_items": failed,
-        "cancelled_items": cancelled,
-        "progress_percentage": round(100.0 * done / total, 1) if total else 0.0,
-        "created_at": _iso(meta.get("created_at")),
-        "started_at": _iso(meta.get("started_at")),
-        "finished_at": _iso(meta.get("finished_at")),
-        "expires_at": _iso(meta.get("expires_at")),
-        "usage": {**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)},
-        "items_per_second": rate,
-        "eta_seconds": round((total - done) / rate, 1) if running and rate > 0 else None,
-    }
     cost = meta.get("estimated_cost")
-    status["estimated_cost"] = cost
-    status["projected_cost"] = round(cost * total / done, 10) if cost is not None and done else cost
-    status["cached_items"] = meta.get("cached_items", 0)
-    status["folded_items"] = meta.get("folded_items", 0)
-    if meta.get("cancel_reason") and meta["status"] in ("cancelling", "cancelled"):
-        status["reason"] = meta["cancel_reason"]
-    if meta.get("error"):
-        status["error"] = meta["error"]
-    return status
+    cancelling = meta["status"] in ("cancelling", "cancelled")
+    return BatchStatus(
+        batch_id=batch_id, status=meta["status"], operation=meta.get("operation"), model=meta.get("model"),
+        total_items=total, **counts,
+        progress_percentage=round(100.0 * done / total, 1) if total else 0.0,
+        **{name: _iso(meta.get(name)) for name in ("created_at", "started_at", "finished_at", "expires_at")},
+        usage={**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)},
+        items_per_second=rate,
+        eta_seconds=round((total - done) / rate, 1) if running and rate > 0 else None,
+        estimated_cost=cost,
+        projected_cost=round(cost * total / done, 10) if cost is not None and done else cost,
+        cached_items=meta.get("cached_items", 0), folded_items=meta.get("folded_items", 0),
+        reason=(meta.get("cancel_reason") or None) if cancelling else None,
+        error=meta.get("error") or None,
+    ).model_dump(mode="json")

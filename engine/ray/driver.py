@@ -17,42 +17,23 @@ Besides `engine.ray.actors`, this is the one module that imports Ray (DESIGN.md)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import threading
-from typing import Any, Iterator
+from typing import Iterator
 
-import polars as pl
 import ray
-from pydantic import ValidationError
 
 from engine.batch.orphans import QuietWatch
-from engine.batch.service import BatchService, items_frame
+from engine.batch.service import BatchService
 from engine.batch.sync import SyncService
 from engine.config import Settings
-from engine.errors import InvalidRequest
-from engine.models import (
-    CONTROL_FIELDS,
-    FINISHED_STATES,
-    MAX_SYNC_ITEMS,
-    PARAMS,
-    SYNC_REQUESTS,
-    BatchControls,
-    operation_of,
-)
+from engine.models import FINISHED_STATES, MAX_SYNC_ITEMS, PARAMS, SYNC_REQUESTS, operation_of
 from engine.ray.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
-from engine.sdk.handles import (
-    LOADER_OPTIONS,
-    BatchHandle,
-    SyncOperations,
-    check_count,
-    input_frame,
-    invalid,
-    is_path,
-    parse_items,
-    reject_columns,
-)
+from engine.sdk.batch_handle import BatchHandle
+from engine.sdk.inputs import LOADER_OPTIONS, check_count, is_path
+from engine.sdk.loop_thread import LoopThread
+from engine.sdk.submission import batch_frames, pop_controls, validated
+from engine.sdk.sync_operations import SyncOperations
 from engine.store.batch_store import BatchStore, new_batch_id
 
 log = logging.getLogger("agentflow.driver")
@@ -89,22 +70,6 @@ def _ensure_ray(address: str | None) -> bool:
     return True
 
 
-class _LoopThread:
-    """An event loop in a daemon thread, so sync methods work even where a loop already runs (Jupyter)."""
-
-    def __init__(self):
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="agentflow-driver", daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-
 class Client(SyncOperations):
     """Sync operations and async batches, over the cluster's shared caller pool. Made by `connect()`."""
 
@@ -115,7 +80,7 @@ class Client(SyncOperations):
         self.pool = RayCallerPool(settings, pool_name)
         self.engine = SyncService(settings, self.pool)
         self.batches = BatchService(settings, BatchStore(settings.store), RayBatchRunner(settings, pool_name))
-        self._loop = _LoopThread()
+        self._loop = LoopThread()
         self._owns_ray = owns_ray
         self._closed = False
         self._submitted: list[str] = []  # to warn, on close, of those that stop with an embedded Ray
@@ -124,10 +89,7 @@ class Client(SyncOperations):
     def _sync(self, operation: str, items: list[dict], params: dict) -> dict:
         self._check_open()
         check_count(len(items), MAX_SYNC_ITEMS, "; submit larger sets with submit()")
-        try:
-            request = SYNC_REQUESTS[operation].model_validate({"items": items, **params})
-        except ValidationError as exc:
-            raise invalid(exc) from None
+        request = validated(SYNC_REQUESTS[operation], {"items": items, **params})
         return self._loop.run(self.engine.run_sync(operation, request))
 
     # ---- async batches ----------------------------------------------------------
@@ -146,14 +108,12 @@ class Client(SyncOperations):
         self._check_open()
         operation = operation_of(operation)
         loader = {name: params.pop(name) for name in LOADER_OPTIONS if name in params}
-        controls = _controls(params)
-        try:
-            request = PARAMS[operation].model_validate(params)
-        except ValidationError as exc:
-            raise invalid(exc) from None
+        controls = pop_controls(params)
+        request = validated(PARAMS[operation], params)
+        frames = batch_frames(items, loader)
         batch_id = new_batch_id()
         source = "file" if is_path(items) else "driver"
-        self.batches.create(batch_id, operation, request, self._frames(items, loader), self.owner, source, controls)
+        self.batches.create(batch_id, operation, request, frames, self.owner, source, controls)
         self.batches.runner.launch(batch_id)
         self._submitted.append(batch_id)
         return Batch(self, batch_id)
@@ -175,20 +135,6 @@ class Client(SyncOperations):
         """
         if not self._closed and self.batches.is_orphan(self._watch, batch_id):
             self.batches.runner.launch(batch_id)
-
-    def _frames(self, items, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:
-        if is_path(items):
-            from loaders import read_items
-
-            if not os.path.isfile(items):
-                raise InvalidRequest(f"no such file: {os.fspath(items)}", field="items")
-            return read_items(os.fspath(items), loader.pop("format", None), **loader)
-        if loader.pop("format", None) is not None:
-            raise InvalidRequest("format applies to a file path only", field="format")
-        if isinstance(items, pl.DataFrame):
-            return [input_frame(items, **loader)]
-        reject_columns(loader)
-        return [items_frame(parse_items(items))]
 
     # ---- lifetime ---------------------------------------------------------------
 
@@ -254,14 +200,3 @@ class Batch(BatchHandle):
 
             return write_results(self.records(), "json")
         return self._client.batches.output(self.id, self._client.owner, fmt)
-
-
-def _controls(params: dict[str, Any]) -> BatchControls:
-    """Pop the batch controls out of `params`."""
-    if params.pop("dry_run", False):
-        raise InvalidRequest("dry_run is not a batch: estimate with POST /api/batches and dry_run=true",
-                             field="dry_run")
-    try:
-        return BatchControls.model_validate({name: params.pop(name) for name in CONTROL_FIELDS if name in params})
-    except ValidationError as exc:
-        raise invalid(exc) from None

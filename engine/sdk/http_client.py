@@ -33,13 +33,9 @@ from engine.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from engine.sdk.handles import (
-    LOADER_OPTIONS,
-    BatchHandle,
-    SyncOperations,
-    is_path,
-    item_dicts,
-)
+from engine.sdk.batch_handle import BatchHandle
+from engine.sdk.inputs import LOADER_OPTIONS, is_path, item_dicts
+from engine.sdk.sync_operations import SyncOperations
 
 _KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized,
                                     ConfigurationError)}
@@ -82,7 +78,7 @@ def api_error(response: httpx.Response) -> AgentFlowError:
     else:
         exc = APIError(message, code, response.status_code, field)
     exc.status = response.status_code
-    exc.details = body.get("details")
+    exc.details = body.get("details")  # every invalid field, as the server listed them
     return exc
 
 

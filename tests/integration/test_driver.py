@@ -22,7 +22,7 @@ from engine.errors import (
     PayloadTooLarge,
 )
 from engine.models import PARAMS
-from engine.sdk.handles import parse_items
+from engine.sdk.inputs import parse_items
 from engine.store.batch_store import new_batch_id
 from serve_app.events import status_events
 from tests.fixtures import service_settings
@@ -238,3 +238,20 @@ def test_http_events_stream_format(service, http, clean_simulator):
     missing = httpx.get(f"{service}/api/batches/batch_doesnotexist123/events", timeout=30)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     assert "/api/batches/{batch_id}/events" in httpx.get(f"{service}/openapi.json", timeout=30).json()["paths"]
+
+
+@pytest.mark.parametrize("column,values,holds", [
+    ("blob", [b"\x00\x01", b"\x02"], "Binary"),
+    ("tags", [["x"], ["y"]], "List"),
+])
+def test_driver_refuses_a_column_that_is_not_text_as_an_upload_does(client, http, tmp_path, column, values, holds):
+    frame = pl.DataFrame({column: values, "note": ["a", "b"]})
+    with pytest.raises(InvalidRequest) as driver:
+        client.submit(frame, operation="label", categories=CATEGORIES, content_column=column)
+    path = tmp_path / "items.parquet"
+    frame.write_parquet(path)
+    with pytest.raises(InvalidRequest) as upload:
+        http.submit(path, operation="label", categories=CATEGORIES, content_column=column)
+    assert driver.value.field == upload.value.field == "content_column"
+    assert f"column {column!r} holds {holds}" in driver.value.message
+    assert driver.value.message == upload.value.message

@@ -25,11 +25,8 @@ def index(tmp_path, batches):
 
 
 def create(index, batches, batch_id, body=b"{}", owner="o", key="k") -> str:
-    """What the routes do: claim, create the batch if the claim is ours, mark it created."""
-    holder = index.claim(owner, key, batch_id, body)
-    if holder == batch_id:
-        batches.stored.add(batch_id)
-        index.created(owner, key, batch_id)
+    """What the routes do: create the batch once per key."""
+    holder, _ = index.create_once(owner, key, batch_id, body, lambda: batches.stored.add(batch_id))
     return holder
 
 
@@ -63,3 +60,13 @@ def test_racing_claims_agree_on_one_batch(index, batches):
     with ThreadPoolExecutor(8) as pool:
         holders = list(pool.map(lambda n: index.claim("o", "k", f"batch_{n}", b"{}"), range(16)))
     assert len(set(holders)) == 1 and holders[0] != "batch_gone_soon"
+
+
+def test_a_failed_create_frees_the_key_and_without_a_key_create_just_runs(index, batches):
+    def broken():
+        raise InvalidRequest("bad file", field="file")
+
+    with pytest.raises(InvalidRequest, match="bad file"):
+        index.create_once("o", "k", "batch_broken", b"{}", broken)
+    assert create(index, batches, "batch_fixed") == "batch_fixed"  # the failed attempt does not hold the key
+    assert index.create_once("o", None, "batch_keyless", b"{}", lambda: "made") == ("batch_keyless", "made")

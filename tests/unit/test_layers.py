@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("engine", "serve_app", "loaders")
-CONTRACT = {"engine.errors", "engine.models", "engine.config", "engine.pricing", "engine.limits",
+CONTRACT = {"engine.errors", "engine.models", "engine.responses", "engine.config", "engine.pricing", "engine.limits",
             "engine.target", "engine.outcome"}
 ROOMS = ("provider", "prompt", "batch", "store", "sdk", "sim", "ray")
 RAY_ALLOWED = {"engine.ray", "serve_app.deployment"}

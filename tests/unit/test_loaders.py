@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from engine.errors import InvalidRequest
-from loaders import read_items, read_items_list
+from loaders import dataframe_items, read_items, read_items_list
 from loaders.source import detect_format, sniff, upload_suffix
 
 ROWS = [
@@ -300,3 +300,19 @@ def test_a_column_named_id_is_the_item_id_unless_told_otherwise():
     assert "metadata" not in rows[0] or not rows[0]["metadata"]
     as_content = read_items_list(b"id,text\n7,hello\n", "csv", content_column="id")
     assert as_content[0]["content"] == "7" and as_content[0].get("id") is None
+
+
+def test_a_dataframe_is_chosen_and_guarded_as_a_file_is():
+    frame = pl.DataFrame({"text": ["a"], "n": [7], "blob": [b"\x00\x01"], "tags": [["x"]]})
+    items = dataframe_items(frame)  # the only text column is the content, as in a file
+    assert items.to_dicts() == [{"content": "a", "id": None,
+                                 "metadata": '{"n":7,"blob":"AAE=","tags":["x"]}'}]
+    for column, holds in (("blob", "Binary"), ("tags", "List")):
+        with pytest.raises(InvalidRequest, match=f"column '{column}' holds {holds}") as raised:
+            dataframe_items(frame, content_column=column)
+        assert raised.value.field == "content_column"
+        with pytest.raises(InvalidRequest, match=f"column '{column}' holds {holds}"):
+            list(read_items(parquet(frame), content_column=column))
+    with pytest.raises(InvalidRequest, match="'id' not found") as missing:
+        dataframe_items(frame, id_column="id")
+    assert missing.value.field == "id_column"

@@ -1,0 +1,121 @@
+"""Response models: what every JSON answer of the API is built through, and what OpenAPI documents.
+
+A field declared with `exclude_if=_absent_if_none` is left out of the JSON
+when None, as the API has always answered (a status's `reason` and `error`,
+an error's `field` and `details`); the other fields are null when unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ItemError(BaseModel):
+    type: str
+    message: str
+
+
+class SyncResponse(BaseModel):
+    results: list[dict[str, Any]] = Field(
+        description="One entry per item, in order: the result fields, or {\"error\": {...}}."
+    )
+    model: str
+    usage: Usage
+    estimated_cost: float | None = Field(default=None, description="USD, from usage and the price table.")
+
+
+def _absent_if_none(value: Any) -> bool:
+    """For fields the JSON leaves out when they are None (as the API has always answered)."""
+    return value is None
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    field: str | None = Field(default=None, exclude_if=_absent_if_none)
+    details: list[dict[str, Any]] | None = Field(default=None, exclude_if=_absent_if_none)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+BatchState = Literal["queued", "processing", "completed", "failed", "cancelling", "cancelled"]
+FINISHED_STATES: tuple[BatchState, ...] = ("completed", "failed", "cancelled")  # a batch in one of these runs no more
+
+
+class BatchCreated(BaseModel):
+    batch_id: str
+    status: BatchState = Field(description="queued for a new batch; the current status for a repeated key")
+    total_items: int
+
+
+class BatchStatus(BaseModel):
+    batch_id: str
+    status: BatchState
+    operation: str | None = None
+    model: str | None = None
+    total_items: int
+    completed_items: int
+    failed_items: int
+    cancelled_items: int
+    progress_percentage: float
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    expires_at: str | None = None
+    usage: Usage
+    items_per_second: float
+    eta_seconds: float | None = None
+    estimated_cost: float | None = Field(default=None, description="USD spent so far (estimate).")
+    projected_cost: float | None = Field(default=None, description="USD for the whole batch at the current rate.")
+    cached_items: int = 0
+    folded_items: int = 0
+    reason: str | None = Field(default=None, exclude_if=_absent_if_none,
+                               description="Why a batch was cancelled (only while cancelling or cancelled).")
+    error: ErrorBody | None = Field(default=None, exclude_if=_absent_if_none,
+                                    description="Why a failed batch failed.")
+
+
+class DryRunEstimate(BaseModel):
+    dry_run: Literal[True]
+    operation: str
+    model: str
+    total_items: int
+    estimated_input_tokens: int
+    estimated_output_tokens: int
+    estimated_cost: float | None
+
+
+class BatchList(BaseModel):
+    batches: list[BatchStatus]
+
+
+class OutputRecord(BaseModel):
+    index: int
+    id: str | None = None
+    status: Literal["completed", "failed", "cancelled", "pending"]
+    result: Any = None
+    error: ItemError | None = None
+    attempts: int = 0
+    cached: bool = False
+
+
+class OutputPage(BaseModel):
+    batch_id: str
+    status: BatchState
+    partial: bool = Field(description="True unless the batch has completed: while it runs (more results may "
+                                      "come), and after a cancel or a failure (some items have no result).")
+    total_items: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    results: list[OutputRecord]

@@ -1,7 +1,6 @@
 """A SIGKILL of the whole service mid-way through an OpenAI SDK batch: after a restart the same SDK calls
 see it complete, each line once (the service runs as `agentflow serve` in a session of its own)."""
 
-import json
 import os
 import time
 

@@ -97,7 +97,8 @@ def _label(params: LabelParams) -> OperationPlan:
         "additionalProperties": False,
     }
     # A self-reported confidence left out is unknown (null), not a reason to ask again.
-    checked = {**schema, "properties": {**properties, "confidence": {**confidence, "type": ["number", "null"]}}}
+    checked = {**schema, "required": [name for name in properties if name != "confidence"],
+               "properties": {**properties, "confidence": {**confidence, "type": ["number", "null"]}}}
     system = params.system_prompt or "\n".join(
         [
             "You are a precise text classifier.",

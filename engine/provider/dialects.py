@@ -8,8 +8,8 @@ A plan asks for structured output the OpenAI way (`response_format` of type
                  (llama-cpp-python 0.3 refuses json_schema with a 500)
     vllm         vLLM: "structured_outputs": {"json": schema} in the body
     vllm_guided  older vLLM: "guided_json": schema in the body
-    ollama       Ollama's OpenAI endpoint: it reads response_format.json_schema.schema into its
-                 native `format` (it has no top-level `format` field), so json_schema without strict
+    ollama       Ollama's OpenAI endpoint: `format: <schema>` (its native field) and json_schema
+                 without strict (which its OpenAI layer reads into `format`)
     json_object  plain JSON mode; the schema is written into the prompt
     prompt       no response_format at all; the schema is written into the prompt
 
@@ -79,6 +79,7 @@ def in_dialect(body: dict, dialect: str) -> dict:
     elif dialect == OLLAMA:
         name = planned["json_schema"].get("name", "answer")
         out["response_format"] = {"type": JSON_SCHEMA, "json_schema": {"name": name, "schema": schema}}
+        out["format"] = schema  # Ollama's native field, for the versions whose OpenAI endpoint reads it
     elif dialect == JSON_OBJECT:
         out["response_format"] = {"type": JSON_OBJECT}
         out["messages"] = _schema_in_prompt(body["messages"], schema)

@@ -42,9 +42,10 @@ def test_vllm_gets_structured_outputs_and_older_vllm_guided_json():
     assert body["guided_json"] == SCHEMA and "response_format" not in body
 
 
-def test_ollama_gets_json_schema_without_strict():
+def test_ollama_gets_its_format_field_and_json_schema_without_strict():
     # Ollama's OpenAI layer (openai/openai.go) reads response_format.json_schema.schema into `format`.
     body = in_dialect(planned(), "ollama")
+    assert body["format"] == SCHEMA
     assert body["response_format"] == {"type": "json_schema",
                                        "json_schema": {"name": "classification", "schema": SCHEMA}}
 

@@ -176,6 +176,12 @@ class RunParams(OperationParams):
     response_format: ResponseFormat | None = None
 
 
+class ChatParams(OperationParams):
+    """A pass-through batch (the OpenAI Batch API): each item's content is a chat-completions body."""
+
+    endpoint: Literal["/v1/chat/completions"] = "/v1/chat/completions"
+
+
 class ItemsMixin(StrictModel):
     items: list[Item] = Field(min_length=1, description="The items to process.")
     cache: bool | None = Field(default=None, description="Reuse identical earlier calls (default: AGENTFLOW_CACHE).")
@@ -214,6 +220,7 @@ PARAMS: dict[str, type[OperationParams]] = {
     "extract": ExtractParams,
     "enrich": EnrichParams,
     "run": RunParams,
+    "chat": ChatParams,  # no sync or /api/batches request: only the OpenAI Batch API makes these
 }
 
 

@@ -24,6 +24,7 @@ from serve_app.endpoint import api_endpoint, read_json
 from serve_app.events import event_routes
 from serve_app.file_routes import file_routes
 from serve_app.limits import BodyLimit
+from serve_app.openai_routes import openai_routes
 from serve_app.openapi import openapi_document
 
 SYNC_BODY_LIMIT = 64 * 1024 * 1024
@@ -94,6 +95,7 @@ def create_app(service, batches=None) -> Starlette:
         *(batch_routes(batches, auth, service.settings.max_body_bytes) if batches else []),
         *(event_routes(batches, auth) if batches else []),
         *(file_routes(batches, auth, service.settings.max_upload_bytes) if batches else []),
+        *(openai_routes(batches, auth) if batches else []),
         *dashboard_routes(),  # last, so the API's routes win
     ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=_lifespan(batches))

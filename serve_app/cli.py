@@ -4,6 +4,8 @@
     agentflow simulator [...]            run the simulated OpenAI-compatible provider
     agentflow submit FILE --operation label --categories a,b [--wait] [--output results.csv]
     agentflow status ID | cancel ID | output ID --format csv [--output FILE]
+    agentflow run-batch -i requests.jsonl -o results.jsonl [--errors errors.jsonl]
+                                         run an OpenAI Batch API file locally (resumes with the same -o)
     agentflow bench [...]                run benchmarks/throughput.py
 
 submit/status/cancel/output talk to a running service over HTTP (`--url`,
@@ -19,6 +21,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from serve_app.run_batch import add_run_batch
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.set_defaults(run=run_simulator)
     add_submit(commands)
     add_batch_commands(commands)
+    add_run_batch(commands)
     bench = commands.add_parser("bench", help="run the throughput benchmark (benchmarks/throughput.py)",
                                 description="Run benchmarks/throughput.py from a source checkout; the "
                                 "arguments after `bench` go to it (its own help: agentflow bench -- --help).")

@@ -6,6 +6,8 @@ from pydantic.json_schema import models_json_schema
 
 from engine import models as m
 from serve_app import openapi_batches
+from serve_app.openapi_openai import SCHEMAS as OPENAI_SCHEMAS
+from serve_app.openapi_openai import openai_paths
 from serve_app.openapi_parts import REF, json_body, ref, responses
 
 
@@ -32,13 +34,14 @@ def openapi_document() -> dict:
                              "responses": {"200": {"description": "Ready to serve"}}}},
         **_sync_paths(),
         **openapi_batches.batch_paths(),
+        **openai_paths(),
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "AgentFlow batch processing API", "version": "0.1.0"},
         "paths": paths,
         "components": {
-            "schemas": schema.get("$defs", {}),
+            "schemas": {**schema.get("$defs", {}), **OPENAI_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -124,8 +124,8 @@ class BatchService:
         return meta, result_columns(plan), metadata_fields(plan)
 
     def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api",
-               controls: BatchControls | None = None) -> dict:
-        """Store a validated batch as `queued` (the caller then launches it)."""
+               controls: BatchControls | None = None, extra: dict | None = None) -> dict:
+        """Store a validated batch as `queued` (the caller then launches it); `extra` joins its meta."""
         meta, columns, needed = self.prepare(operation, request)
         controls = controls or BatchControls()
         now = time.time()
@@ -134,7 +134,7 @@ class BatchService:
             options["cache"] = self.settings.cache_default
         meta.update(batch_id=batch_id, status="queued", owner=owner, source=source, created_at=now,
                     expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
-                    completed_items=0, failed_items=0, cancelled_items=0, options=options)
+                    completed_items=0, failed_items=0, cancelled_items=0, options=options, **(extra or {}))
         total = self.store.create(batch_id, meta, with_template_fields(frames, needed) if needed else frames)
         return {"batch_id": batch_id, "status": "queued", "total_items": total}
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.errors import OutputParseError
 from engine.models import (
+    ChatParams,
     EnrichParams,
     ExtractParams,
     LabelParams,
@@ -274,7 +275,21 @@ def _schema_of(response_format: dict | None) -> dict | None:
     return None
 
 
-_BUILDERS = {"label": _label, "summarize": _summarize, "extract": _extract, "enrich": _enrich, "run": _run}
+def _chat(params: ChatParams) -> OperationPlan:
+    # A pass-through: each item's content is the body to send, its result the provider's completion.
+    return OperationPlan(
+        operation="chat",
+        system_prompt="",
+        template=parse_template("{content}"),
+        response_format=None,
+        schema=None,
+        expect_json=False,
+        completion_estimate=params.max_tokens or 200,
+    )
+
+
+_BUILDERS = {"label": _label, "summarize": _summarize, "extract": _extract, "enrich": _enrich, "run": _run,
+             "chat": _chat}
 
 
 # ---- per item -----------------------------------------------------------------
@@ -282,6 +297,8 @@ _BUILDERS = {"label": _label, "summarize": _summarize, "extract": _extract, "enr
 
 def build_messages(plan: OperationPlan, item: dict) -> list[dict]:
     """Render the prompt for one item ({content, metadata?, id?})."""
+    if plan.operation == "chat":
+        return passthrough_body(item)["messages"]
     metadata = item.get("metadata") or {}
     values = {**metadata, "content": _unfence(item["content"])}
     user = plan.template.render(values)
@@ -302,8 +319,19 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def parse_result(plan: OperationPlan, raw: str, logprobs: list | None = None) -> Any:
-    """Validated result of one completion, or OutputParseError with the reasons."""
+def passthrough_body(item: dict) -> dict:
+    """The chat-completions body a `chat` item carries (its content, as JSON text)."""
+    return json.loads(item["content"])
+
+
+def parse_result(plan: OperationPlan, raw: str, logprobs: list | None = None,
+                 completion: dict | None = None) -> Any:
+    """Validated result of one completion, or OutputParseError with the reasons.
+
+    `completion` is the provider's whole answer: the result of a `chat` item, as it came.
+    """
+    if plan.operation == "chat":
+        return completion
     if not plan.expect_json:
         text = raw.strip()
         if not text:
@@ -340,11 +368,15 @@ def repair_messages(messages: list[dict], error: OutputParseError) -> list[dict]
     ]
 
 
-def request_body(plan: OperationPlan, model: str, messages: list[dict], logprobs_supported: bool = False) -> dict:
+def request_body(plan: OperationPlan, model: str, messages: list[dict], logprobs_supported: bool = False,
+                 item: dict | None = None) -> dict:
     """The chat-completions body for one call, asking for structured output OpenAI's way.
 
-    engine/provider/dialects.py rewrites it for servers that say it otherwise.
+    engine/provider/dialects.py rewrites it for servers that say it otherwise; a `chat`
+    item's own body is sent untouched but for the model name.
     """
+    if plan.operation == "chat":
+        return {**passthrough_body(item), "model": model}
     body: dict[str, Any] = {"model": model, "messages": messages}
     if plan.operation == "label" and logprobs_supported:
         body["logprobs"] = True  # the label's own probability beats a self-reported number

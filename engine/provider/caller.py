@@ -101,9 +101,9 @@ class Caller:
         messages = build_messages(plan, item)
         repairs = 0
         while True:
-            completion = await self._call(plan, target, messages, tally)
+            completion = await self._call(plan, target, messages, tally, item)
             try:
-                return parse_result(plan, completion.content, completion.logprobs), completion
+                return parse_result(plan, completion.content, completion.logprobs, completion.body), completion
             except OutputParseError as exc:
                 repairs += 1
                 if repairs > self._policy.max_repairs:
@@ -112,9 +112,11 @@ class Caller:
                     ) from None
                 messages = repair_messages(messages, exc)
 
-    async def _call(self, plan, target, messages, tally) -> Completion:
+    async def _call(self, plan, target, messages, tally, item) -> Completion:
         """One answer, asked in the provider's dialect; a refused dialect makes way for the next."""
-        planned = request_body(plan, target.model, messages, target.provider.logprobs)
+        planned = request_body(plan, target.model, messages, target.provider.logprobs, item)
+        if plan.operation == "chat":  # the caller's own body, sent as given: no dialect rewrites it
+            return await self._call_with_retries(plan, target, planned, tally)
         if not wants_schema(planned):
             return await self._call_with_retries(plan, target, in_dialect(planned, self._known(target)), tally)
         while True:
@@ -135,7 +137,7 @@ class Caller:
         return self._dialects.known(target.provider) or AUTO
 
     async def _call_with_retries(self, plan, target, body, tally) -> Completion:
-        messages = body["messages"]
+        messages = body.get("messages") or []
         estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
         lease = self._lease_for(target.provider)
         client = self._client_for(target.provider)

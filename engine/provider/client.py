@@ -39,6 +39,7 @@ class Completion:
     completion_tokens: int
     limits: Limits  # what the provider's x-ratelimit-limit-* headers said (None when absent)
     logprobs: list | None = None
+    body: dict | None = None  # the whole answer, for a pass-through (`chat`) item
 
 
 KEEPALIVE_SECONDS = 4.0
@@ -142,6 +143,7 @@ def _completion(payload: bytes, status: int, headers) -> Completion:
         completion_tokens=int(usage.get("completion_tokens") or 0),
         limits=limits_from_headers(headers),
         logprobs=logprobs,
+        body=data,
     )
 
 

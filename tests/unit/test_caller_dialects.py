@@ -16,7 +16,7 @@ from aiohttp.test_utils import RawTestServer
 from engine.config import ProviderConfig
 from engine.errors import ProviderHTTPError, RequestRefused, is_retryable
 from engine.limits import Limits
-from engine.models import LabelParams, SummarizeParams
+from engine.models import ChatParams, LabelParams, SummarizeParams
 from engine.prompt.operations import prepare
 from engine.provider.caller import Caller, RetryPolicy
 from engine.provider.client import ChatClient, ProviderSession
@@ -153,4 +153,17 @@ async def test_a_deterministic_500_is_not_retried_but_a_transient_one_is(http):
     outcome = await caller.run_item(text_plan, local(server), {"index": 0, "content": "x"})
     assert outcome["attempts"] == 5 and outcome["error"]["message"] == "provider answered 500: CUDA out of memory, try again"
     assert not is_retryable(RequestRefused("x", 500)) and is_retryable(ProviderHTTPError("x", 500))
+    await server.server.close()
+
+
+async def test_a_chat_items_own_body_is_sent_as_given_in_any_dialect(http):
+    # The OpenAI Batch API's pass-through: its response_format is the caller's, not the engine's.
+    server = await serve(DialectServer(takes=("json_schema",)))
+    plan = prepare("chat", ChatParams(model="local/m"))
+    body = {"model": "theirs", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}}
+    outcome = await caller_for(http, server).run_item(plan, local(server, dialect="llama_cpp"),
+                                                      {"index": 0, "content": json.dumps(body)})
+    assert outcome["status"] == "completed", outcome
+    assert server.seen == [{**body, "model": "m"}]
     await server.server.close()

@@ -27,13 +27,13 @@ CALLERS = 2
 CALLER_CONCURRENCY = 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def llama(tmp_path_factory):
     with LlamaServer(tmp_path_factory.mktemp("llama") / "server.log") as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def proxy(llama):
     counting = CountingProxy(llama.url)
     with ThreadServer(counting.app) as server:
@@ -41,7 +41,7 @@ def proxy(llama):
         yield counting
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_service(ray_session, proxy, tmp_path_factory):
     settings = Settings.from_env({
         "AGENTFLOW_PROVIDERS": json.dumps({"local": {"base_url": f"{proxy.url}/v1"}}),

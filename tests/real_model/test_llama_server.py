@@ -17,7 +17,8 @@ from engine.config import Settings
 from tests.fixtures import ThreadServer, own_service
 from tests.real_model.llama import MODEL_ALIAS, CountingProxy, LlamaServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.real_model]
+# The first test also pays for the session fixtures: the model server, Ray, Serve (minutes on a loaded machine).
+pytestmark = [pytest.mark.integration, pytest.mark.real_model, pytest.mark.timeout(600)]
 
 MODEL = f"local/{MODEL_ALIAS}"
 CATEGORIES = ["positive", "negative", "mixed"]

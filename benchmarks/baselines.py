@@ -43,7 +43,7 @@ def make_items(n: int) -> list[dict]:
 def request_bodies(items: list[dict]) -> list[dict]:
     """What the engine sends per item: the baselines send exactly the same."""
     plan = prepare("label", LabelParams(categories=CATEGORIES))
-    return [request_body(plan, "gpt-4.1-mini", build_messages(plan, item), True) for item in items]
+    return [request_body(plan, "gpt-4.1-mini", build_messages(plan, item)) for item in items]
 
 
 def probe_tokens(base_url: str, bodies: list[dict]) -> float:

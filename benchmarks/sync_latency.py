@@ -50,7 +50,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as store:
         url = start_service(sim.base_url, store, free_port())
         plan = prepare("label", LabelParams(categories=CATEGORIES))
-        direct_body = request_body(plan, "gpt-4.1-mini", build_messages(plan, ITEM), True)
+        direct_body = request_body(plan, "gpt-4.1-mini", build_messages(plan, ITEM))
         service_body = {"items": [ITEM], "categories": CATEGORIES}
         with httpx.Client(timeout=30) as client:
             def direct():

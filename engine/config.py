@@ -16,6 +16,8 @@ from engine.limits import Limits
 from engine.pricing import PriceTable, parse_prices
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# How a provider takes structured output (engine/provider/dialects.py); auto: found by the engine.
+DIALECTS = ("auto", "json_schema", "llama_cpp", "vllm", "vllm_guided", "ollama", "json_object", "prompt")
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,14 @@ class ProviderConfig:
     base_url: str
     api_key: str | None
     limits: Limits = Limits()
-    json_schema: bool = True  # supports response_format json_schema (strict)
+    dialect: str = "auto"  # one of DIALECTS
     logprobs: bool = False
     simulated: bool = False
+
+    @property
+    def json_schema(self) -> bool:
+        """Whether it is sent response_format json_schema (the capability flag older configs set)."""
+        return self.dialect in ("auto", "json_schema")
 
 
 @dataclass(frozen=True)
@@ -108,17 +115,20 @@ class Settings:
 
 
 def _openai_provider(env: Mapping[str, str]) -> ProviderConfig:
+    base_url = (env.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL).rstrip("/")
     return ProviderConfig(
         name="openai",
-        base_url=(env.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL).rstrip("/"),
+        base_url=base_url,
         api_key=env.get("OPENAI_API_KEY") or None,
         limits=Limits(_float(env, "AGENTFLOW_RPM", None), _float(env, "AGENTFLOW_TPM", None)),
+        # OpenAI itself takes json_schema; another server behind OPENAI_BASE_URL is found out.
+        dialect="json_schema" if base_url == OPENAI_DEFAULT_BASE_URL else "auto",
         logprobs=True,
     )
 
 
 def _extra_providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
-    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, json_schema?, logprobs?}}."""
+    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, dialect?, json_schema?, logprobs?}}."""
     raw = env.get("AGENTFLOW_PROVIDERS", "").strip()
     if not raw:
         return {}
@@ -137,9 +147,21 @@ def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
         # Local servers (Ollama, vLLM) often need no key; "none" stands in for it.
         api_key=env.get(key_env) if key_env else "none",
         limits=Limits(spec.get("rpm"), spec.get("tpm")),
-        json_schema=bool(spec.get("json_schema", True)),
+        dialect=_dialect(name, spec),
         logprobs=bool(spec.get("logprobs", False)),
     )
+
+
+def _dialect(name: str, spec: dict) -> str:
+    """`dialect`, else the older boolean `json_schema` (true: json_schema, false: json_object), else auto."""
+    if "dialect" in spec:
+        if spec["dialect"] not in DIALECTS:
+            raise ConfigurationError(f"AGENTFLOW_PROVIDERS: provider {name!r} has dialect {spec['dialect']!r}; "
+                                     f"use one of {', '.join(DIALECTS)}")
+        return spec["dialect"]
+    if "json_schema" in spec:
+        return "json_schema" if spec["json_schema"] else "json_object"
+    return "auto"
 
 
 def _prices(raw: str) -> PriceTable:

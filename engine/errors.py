@@ -10,6 +10,7 @@
     ├── ProviderError               the provider failed this call
     │   ├── RateLimited             429, with the provider's retry-after
     │   ├── ProviderHTTPError       any other non-2xx answer
+    │   │   └── RequestRefused      the provider refused the request body itself (never retried)
     │   ├── ProviderTimeout         no answer within the timeout
     │   └── ProviderConnectionError the connection failed or was reset
     └── OutputParseError            the answer is not valid for the schema
@@ -124,6 +125,29 @@ class ProviderHTTPError(ProviderError):
         return (type(self), (self.message, self.status))
 
 
+class RequestRefused(ProviderHTTPError):
+    """The provider refused the request itself: a 400/422, or a 5xx saying the body is invalid.
+
+    Sent again, it is refused again, so it is not retried. `detail` is the
+    provider's own words, `part` the request field they name (response_format...).
+    """
+
+    def __init__(self, detail: str, status: int, part: str | None = None, provider: str | None = None):
+        what = f"the request's {part}" if part else "the request"
+        who = f"provider {provider!r}" if provider else "the provider"
+        super().__init__(f"{who} refused {what} ({status}): {detail}", status)
+        self.detail = detail
+        self.part = part
+        self.provider = provider
+
+    def __reduce__(self):
+        return (type(self), (self.detail, self.status, self.part, self.provider))
+
+    def naming(self, provider: str) -> "RequestRefused":
+        """The same refusal, its message naming the provider."""
+        return RequestRefused(self.detail, self.status, self.part, provider)
+
+
 class ProviderTimeout(ProviderError):
     code = "provider_timeout"
 
@@ -172,6 +196,8 @@ def invalid_request_of(exc, prefix: str = "") -> InvalidRequest:
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether the same call may succeed if made again."""
+    if isinstance(exc, RequestRefused):
+        return False
     if isinstance(exc, ProviderHTTPError):
         return exc.status >= 500 or exc.status in (408, 409)
     return isinstance(exc, (RateLimited, ProviderTimeout, ProviderConnectionError, OutputParseError))

@@ -29,8 +29,8 @@ CACHE_SCHEMA = {"key": pl.Binary, "result": pl.String, "prompt_tokens": pl.Int64
 
 def request_key(plan: OperationPlan, target: Target, item: dict) -> bytes:
     """16-byte digest of the request an item makes (equal keys: interchangeable answers)."""
-    body = request_body(plan, target.model, build_messages(plan, item), target.provider.json_schema,
-                        target.provider.logprobs, item)
+    # As planned, before the provider's dialect rewrites it: the same question in any dialect.
+    body = request_body(plan, target.model, build_messages(plan, item), target.provider.logprobs, item)
     canonical = json.dumps([target.provider.base_url, body], sort_keys=True, ensure_ascii=False)
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
 

@@ -29,6 +29,7 @@ from engine.models import (
     SummarizeParams,
 )
 from engine.prompt import schema as json_schema
+from engine.prompt.coerce import coerce
 from engine.prompt.confidence import apply_label_confidence
 from engine.prompt.templates import Template, parse_template
 from engine.prompt.tokens import estimate_text_tokens
@@ -47,8 +48,8 @@ class OperationPlan:
     operation: str
     system_prompt: str
     template: Template
-    response_format: dict | None  # sent to the provider (json_schema is downgraded if unsupported)
-    schema: dict | None  # checked in code
+    response_format: dict | None  # sent to the provider, in its dialect (engine/provider/dialects.py)
+    schema: dict | None  # checked in code (after engine/prompt/coerce.py)
     expect_json: bool
     include_context: bool = False
     required_keys: tuple[str, ...] = ()
@@ -96,6 +97,9 @@ def _label(params: LabelParams) -> OperationPlan:
         "required": list(properties),
         "additionalProperties": False,
     }
+    # A self-reported confidence left out is unknown (null), not a reason to ask again.
+    checked = {**schema, "required": [name for name in properties if name != "confidence"],
+               "properties": {**properties, "confidence": {**confidence, "type": ["number", "null"]}}}
     system = params.system_prompt or "\n".join(
         [
             "You are a precise text classifier.",
@@ -115,7 +119,7 @@ def _label(params: LabelParams) -> OperationPlan:
         system_prompt=system,
         template=_template(params, FENCED_CONTENT),
         response_format=_json_schema_format("classification", schema),
-        schema=schema,
+        schema=checked,
         expect_json=True,
         completion_estimate=estimate + (40 if params.include_rationale else 0),
         extra={"multi_label": params.multi_label},
@@ -175,13 +179,18 @@ def extraction_keys(instructions: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.replace(" ", "_") for name in names))
 
 
+# A listed key's value: anything but a nested object (a nested shape needs a response_format json_schema).
+EXTRACTED_VALUE = {"type": ["string", "number", "boolean", "array", "null"]}
+
 def _extract(params: ExtractParams) -> OperationPlan:
-    response_format = (
-        params.response_format.model_dump(by_alias=True, exclude_none=True)
-        if params.response_format and params.response_format.type == "json_schema"
-        else {"type": "json_object"}
-    )
     keys = extraction_keys(params.extraction_instructions)
+    if params.response_format and params.response_format.type == "json_schema":
+        response_format = params.response_format.model_dump(by_alias=True, exclude_none=True)
+    elif keys:  # the keys asked for: a server that enforces schemas then gives every one
+        schema = {"type": "object", "properties": {key: EXTRACTED_VALUE for key in keys}, "required": list(keys)}
+        response_format = {"type": "json_schema", "json_schema": {"name": "extraction", "schema": schema}}
+    else:
+        response_format = {"type": "json_object"}
     key_line = f"\nReturn a JSON object with keys: {', '.join(keys)}" if keys else ""
     system = params.system_prompt or (
         "You extract structured data from text. "
@@ -334,13 +343,17 @@ def parse_result(plan: OperationPlan, raw: str, logprobs: list | None = None,
         raise OutputParseError(f"the answer is not valid JSON: {exc}", raw, (str(exc),)) from None
     if not isinstance(value, dict):
         raise OutputParseError("the answer is not a JSON object", raw, ("expected a JSON object",))
+    if plan.schema:
+        value = coerce(value, plan.schema)
     errors = json_schema.validate(value, plan.schema) if plan.schema else []
     errors += [f"$: missing required field {k!r}" for k in plan.required_keys if k not in value]
+    errors = list(dict.fromkeys(errors))  # a required key listed by the schema and the keys alike
     if errors:
         raise OutputParseError("the answer does not match the schema: " + "; ".join(errors[:5]), raw, tuple(errors))
     if plan.operation == "label":
         if plan.extra.get("multi_label"):
             value["labels"] = list(dict.fromkeys(value["labels"]))
+        value.setdefault("confidence", None)
         apply_label_confidence(value, raw, logprobs)
     return value
 
@@ -355,19 +368,20 @@ def repair_messages(messages: list[dict], error: OutputParseError) -> list[dict]
     ]
 
 
-def request_body(plan: OperationPlan, model: str, messages: list[dict], json_schema_supported: bool,
-                 logprobs_supported: bool = False, item: dict | None = None) -> dict:
-    """The chat-completions body for one call (a `chat` item's own body, untouched but for the model name)."""
+def request_body(plan: OperationPlan, model: str, messages: list[dict], logprobs_supported: bool = False,
+                 item: dict | None = None) -> dict:
+    """The chat-completions body for one call, asking for structured output OpenAI's way.
+
+    engine/provider/dialects.py rewrites it for servers that say it otherwise; a `chat`
+    item's own body is sent untouched but for the model name.
+    """
     if plan.operation == "chat":
         return {**passthrough_body(item), "model": model}
     body: dict[str, Any] = {"model": model, "messages": messages}
     if plan.operation == "label" and logprobs_supported:
         body["logprobs"] = True  # the label's own probability beats a self-reported number
-    response_format = plan.response_format
-    if response_format and response_format["type"] == "json_schema" and not json_schema_supported:
-        response_format = {"type": "json_object"}  # the schema is still checked in code
-    if response_format:
-        body["response_format"] = response_format
+    if plan.response_format:
+        body["response_format"] = plan.response_format
     if plan.temperature is not None:
         body["temperature"] = plan.temperature
     if plan.max_tokens is not None:

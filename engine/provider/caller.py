@@ -1,9 +1,11 @@
 """`Caller`: runs items through the provider and returns one outcome per item.
 
-Per item: render the prompt, take a rate-limit lease, call the provider, parse
-and validate; transient provider errors are retried with jittered backoff,
-invalid answers are asked again with the errors attached. A failed item is a
-result (`status: failed` with its error), never an exception.
+Per item: render the prompt, take a rate-limit lease, call the provider (in
+its structured-output dialect, found on the first calls where not configured:
+engine/provider/discovery.py), parse and validate; transient provider errors
+are retried with jittered backoff, a refused request is not, invalid answers
+are asked again with the errors attached. A failed item is a result
+(`status: failed` with its error), never an exception.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from engine.errors import (
     OutputParseError,
     ProviderError,
     RateLimited,
+    RequestRefused,
     is_retryable,
 )
 from engine.outcome import ItemStatus, Outcome
@@ -33,6 +36,8 @@ from engine.prompt.operations import (
 )
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.provider.client import ChatClient, Completion
+from engine.provider.dialects import AUTO, in_dialect, refusal_names_dialect, wants_schema
+from engine.provider.discovery import Dialects
 from engine.provider.leases import Lease
 from engine.target import Target
 
@@ -59,7 +64,9 @@ class Caller:
         concurrency: int,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        dialects: Dialects | None = None,
     ):
+        self._dialects = dialects or Dialects()
         self._client_for = client_for
         self._lease_for = lease_for
         self._policy = policy
@@ -96,7 +103,7 @@ class Caller:
         messages = build_messages(plan, item)
         repairs = 0
         while True:
-            completion = await self._call_with_retries(plan, target, messages, tally, item)
+            completion = await self._call(plan, target, messages, tally, item)
             try:
                 return parse_result(plan, completion.content, completion.logprobs, completion.body), completion
             except OutputParseError as exc:
@@ -107,9 +114,32 @@ class Caller:
                     ) from None
                 messages = repair_messages(messages, exc)
 
-    async def _call_with_retries(self, plan, target, messages, tally, item) -> Completion:
-        body = request_body(plan, target.model, messages, target.provider.json_schema, target.provider.logprobs,
-                            item)
+    async def _call(self, plan, target, messages, tally, item) -> Completion:
+        """One answer, asked in the provider's dialect; a refused dialect makes way for the next."""
+        planned = request_body(plan, target.model, messages, target.provider.logprobs, item)
+        if plan.operation == "chat":  # the caller's own body, sent as given: no dialect rewrites it
+            return await self._call_with_retries(plan, target, planned, tally)
+        if not wants_schema(planned):
+            return await self._call_with_retries(plan, target, in_dialect(planned, self._known(target)), tally)
+        while True:
+            ticket = await self._dialects.ticket(target.provider)
+            try:
+                completion = await self._call_with_retries(plan, target, in_dialect(planned, ticket.dialect), tally)
+                await self._dialects.accepted(target.provider, ticket)
+                return completion
+            except RequestRefused as exc:
+                if refusal_names_dialect(exc.detail, ticket.dialect) and self._dialects.refused(target.provider,
+                                                                                                  ticket):
+                    continue
+                raise
+            finally:
+                self._dialects.release(target.provider, ticket)
+
+    def _known(self, target: Target) -> str:
+        return self._dialects.known(target.provider) or AUTO
+
+    async def _call_with_retries(self, plan, target, body, tally) -> Completion:
+        messages = body.get("messages") or []
         estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
         lease = self._lease_for(target.provider)
         client = self._client_for(target.provider)
@@ -127,6 +157,9 @@ class Caller:
                     raise
                 await lease.rate_limited(exc.retry_after)
                 continue
+            except RequestRefused as exc:
+                lease.settle(estimate, 0)
+                raise exc.naming(target.provider.name) from None  # the same body is refused again
             except ProviderError as exc:
                 lease.settle(estimate, 0)
                 failures += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 
 import aiohttp
@@ -25,6 +26,7 @@ from engine.errors import (
     ProviderHTTPError,
     ProviderTimeout,
     RateLimited,
+    RequestRefused,
 )
 from engine.limits import Limits
 
@@ -97,13 +99,32 @@ class ChatClient:
         if status == 429:
             raise RateLimited(_error_message(payload, reason), retry_after=retry_after_seconds(headers))
         if status >= 400:
-            raise ProviderHTTPError(f"provider answered {status}: {_error_message(payload, reason)}", status)
+            raise _http_error(status, _error_message(payload, reason))
         return _completion(payload, status, headers)
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         if seconds not in self._timeouts:
             self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         return self._timeouts[seconds]
+
+
+# A refusal of the body: a 400/422, or (llama-cpp-python answers its request-validation errors
+# with a 500) an answer in a validator's words. Sent again, it is refused again.
+REFUSAL_STATUSES = (400, 422)
+_REFUSAL_WORDS = re.compile(
+    r"validation error|input should be|field required|extra inputs are not permitted"
+    r"|unrecognized request argument|unexpected keyword argument|unknown field",
+    re.IGNORECASE,
+)
+# The request fields a refusal may name (not "model" or "messages": words of any message).
+_REQUEST_PARTS = ("response_format", "structured_outputs", "guided_json", "logprobs", "max_tokens", "temperature")
+
+
+def _http_error(status: int, message: str) -> ProviderHTTPError:
+    if status in REFUSAL_STATUSES or (status >= 500 and _REFUSAL_WORDS.search(message)):
+        part = next((name for name in _REQUEST_PARTS if re.search(rf"\b{name}\b", message)), None)
+        return RequestRefused(message, status, part)
+    return ProviderHTTPError(f"provider answered {status}: {message}", status)
 
 
 def _completion(payload: bytes, status: int, headers) -> Completion:

@@ -11,6 +11,7 @@ from typing import Callable
 from engine.config import ProviderConfig, Settings
 from engine.provider.caller import Caller, RetryPolicy
 from engine.provider.client import ChatClient, ProviderSession
+from engine.provider.discovery import DialectBook, Dialects
 from engine.provider.leases import Lease, LimiterBackend
 
 
@@ -22,7 +23,9 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend]) -> Caller:
+def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend],
+                 book_for: Callable[[ProviderConfig], DialectBook] | None = None) -> Caller:
+    """`book_for`: where a provider's structured-output dialect, once found, is shared (None: this process)."""
     http = ProviderSession(settings.caller_concurrency)
     clients: dict[str, ChatClient] = {}
     leases: dict[str, Lease] = {}
@@ -38,4 +41,5 @@ def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], Lim
             leases[provider.name] = Lease(backend_for(provider))
         return leases[provider.name]
 
-    return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency)
+    return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency,
+                  dialects=Dialects(book_for))

@@ -1,6 +1,7 @@
 """The Ray shells: each a short class delegating to plain Python.
 
-- `RateLimiterActor`: one per provider, the shared `RateLimiter`.
+- `RateLimiterActor`: one per provider, the shared `RateLimiter` (and the
+  structured-output dialect found for the provider, `RayDialectBook`).
 - `LLMCallerActor`: a pool shared by all requests and batches; each runs a `Caller`.
 - `RayCallerPool`: the driver-side handle on that pool (splits items over callers).
 
@@ -41,6 +42,7 @@ class RateLimiterActor:
 
     def __init__(self, limits: Limits):
         self._backend = LocalLimiterBackend(limits)
+        self._dialect: str | None = None  # as found by a caller (engine/provider/discovery.py)
 
     async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
         return await self._backend.lease(requests, tokens, settle)
@@ -50,6 +52,25 @@ class RateLimiterActor:
 
     async def learn(self, limits: Limits) -> None:
         await self._backend.learn(limits)
+
+    async def dialect(self) -> str | None:
+        return self._dialect
+
+    async def learn_dialect(self, dialect: str) -> None:
+        self._dialect = dialect
+
+
+class RayDialectBook:
+    """`DialectBook` over the provider's `RateLimiterActor`: found by one caller, known to all."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    async def recall(self) -> str | None:
+        return await self._handle.dialect.remote()
+
+    async def remember(self, dialect: str) -> None:
+        await self._handle.learn_dialect.remote(dialect)
 
 
 class RayLimiterBackend:
@@ -77,7 +98,8 @@ def limiter_for(pool_name: str, provider: ProviderConfig):
 @ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=10_000)
 class LLMCallerActor:
     def __init__(self, settings: Settings, pool_name: str):
-        self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)))
+        self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)),
+                                    lambda p: RayDialectBook(limiter_for(pool_name, p)))
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)

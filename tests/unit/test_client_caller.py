@@ -193,7 +193,8 @@ async def test_persistent_failure_is_an_item_error_not_an_exception(http, provid
 async def test_client_errors_are_not_retried(http, provider):
     provider.script(reply(400, {"error": {"message": "bad model"}}))
     outcome = await make_caller(http, provider).run_item(PLAN, target(provider), {"index": 0, "content": "c"})
-    assert outcome.error == {"type": "provider_http_error", "message": "provider answered 400: bad model"}
+    assert outcome.error == {"type": "provider_http_error",
+                            "message": "provider 'openai' refused the request (400): bad model"}
     assert len(provider.seen) == 1
 
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from engine.config import OPENAI_DEFAULT_BASE_URL, Settings
@@ -38,6 +40,20 @@ def test_named_providers_and_resolution_errors():
         settings.resolve("openai/gpt-4.1-mini")
     with pytest.raises(ConfigurationError, match="provider/model"):
         settings.resolve("gpt-4")
+
+
+def test_a_providers_dialect_is_configured_or_found_and_json_schema_stays_a_synonym():
+    table = {"plain": {"base_url": "http://a/v1"}, "llama": {"base_url": "http://b/v1", "dialect": "llama_cpp"},
+             "old_yes": {"base_url": "http://c/v1", "json_schema": True},
+             "old_no": {"base_url": "http://d/v1", "json_schema": False}}
+    providers = Settings.from_env({"AGENTFLOW_PROVIDERS": json.dumps(table)}).providers
+    assert {name: providers[name].dialect for name in table} == {
+        "plain": "auto", "llama": "llama_cpp", "old_yes": "json_schema", "old_no": "json_object"}
+    assert providers["openai"].dialect == "json_schema"  # OpenAI itself
+    behind = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}).providers["openai"]
+    assert behind.dialect == "auto"  # another server behind OPENAI_BASE_URL is found out
+    with pytest.raises(ConfigurationError, match="provider 'x' has dialect 'tgi'; use one of auto, json_schema"):
+        Settings.from_env({"AGENTFLOW_PROVIDERS": '{"x": {"base_url": "http://e/v1", "dialect": "tgi"}}'})
 
 
 def test_simulator_routing_and_bad_values():

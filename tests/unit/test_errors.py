@@ -13,6 +13,7 @@ CASES = [
     e.ConfigurationError("unknown provider", field="model"),
     e.RateLimited("slow down", retry_after=1.5),
     e.ProviderHTTPError("down", status=503),
+    e.RequestRefused("Input should be 'text'", 500, part="response_format", provider="local"),
     e.ProviderTimeout("late"),
     e.ProviderConnectionError("reset"),
     e.OutputParseError("bad json", raw="{", errors=("expected }",)),
@@ -36,6 +37,15 @@ def test_retryable_decision():
     assert not e.is_retryable(e.ProviderHTTPError("x", 400))
     assert not e.is_retryable(e.ProviderHTTPError("x", 401))
     assert not e.is_retryable(e.InvalidRequest("x"))
+    assert not e.is_retryable(e.RequestRefused("validation error", 500))  # deterministic, whatever the status
+
+
+def test_a_refusal_names_the_provider_and_what_it_refused():
+    refused = e.RequestRefused("Input should be 'text' or 'json_object'", 500, part="response_format")
+    assert refused.message == "the provider refused the request's response_format (500): Input should be 'text' or 'json_object'"
+    named = refused.naming("local")
+    assert named.message.startswith("provider 'local' refused the request's response_format (500)")
+    assert named.to_dict() == {"type": "provider_http_error", "message": named.message}
 
 
 def test_a_422_lists_its_field_in_details_as_pydantic_422s_do():

@@ -76,7 +76,7 @@ def test_the_chat_operation_passes_the_body_through():
     body = {"model": "gpt", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {}}}}
     item = {"index": 0, "content": json.dumps(body)}
-    assert request_body(plan, "own-name", [], json_schema_supported=False, item=item) == {**body, "model": "own-name"}
+    assert request_body(plan, "own-name", [], item=item) == {**body, "model": "own-name"}
     completion = {"id": "c", "choices": []}
     assert parse_result(plan, "", None, completion) is completion
 

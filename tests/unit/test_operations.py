@@ -126,18 +126,16 @@ def test_run_uses_the_template_and_no_system_prompt_by_default():
 
 def test_logprobs_are_requested_for_labels_only_where_supported():
     plan = label_plan()
-    assert request_body(plan, "m", [], True, logprobs_supported=True)["logprobs"] is True
-    assert "logprobs" not in request_body(plan, "m", [], True, logprobs_supported=False)
+    assert request_body(plan, "m", [], logprobs_supported=True)["logprobs"] is True
+    assert "logprobs" not in request_body(plan, "m", [], logprobs_supported=False)
     summary = prepare("summarize", SummarizeParams())
-    assert "logprobs" not in request_body(summary, "m", [], True, logprobs_supported=True)
+    assert "logprobs" not in request_body(summary, "m", [], logprobs_supported=True)
 
 
-def test_json_schema_downgrades_to_json_object_when_unsupported():
+def test_the_body_asks_for_the_schema_the_openai_way():
     plan = label_plan()
-    body = request_body(plan, "m", [{"role": "user", "content": "x"}], json_schema_supported=False)
-    assert body["response_format"] == {"type": "json_object"}
-    body = request_body(plan, "m", [], json_schema_supported=True)
-    assert body["response_format"]["type"] == "json_schema"
+    body = request_body(plan, "m", [])
+    assert body["response_format"]["type"] == "json_schema"  # other dialects: tests/unit/test_dialects.py
 
 
 def test_repair_message_carries_the_evidence():

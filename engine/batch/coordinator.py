@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 from engine.batch.reuse import Folder, ResponseCache, request_key, reused_outcome
+from engine.batch.samples import add_sample
 from engine.batch.sync import CallerPool, plan_request
 from engine.batch.window import InFlightWindow
 from engine.config import Settings
@@ -88,6 +89,7 @@ class Coordinator:
                        "cached": 0, "folded": 0}
         self._processed_this_run = 0
         self._started = clock()
+        self._samples: list[list[float]] = []  # for the dashboard's chart of items/s (engine.batch.samples)
 
     # ---- control ------------------------------------------------------------
 
@@ -290,6 +292,7 @@ class Coordinator:
             "usage": {"prompt_tokens": self.counts["prompt_tokens"],
                       "completion_tokens": self.counts["completion_tokens"]},
             "items_per_second": round(self._processed_this_run / elapsed, 2),
+            "progress_samples": add_sample(self._samples, elapsed, self._processed_this_run),
             "estimated_cost": self._spent(),
             "cached_items": self.counts["cached"],
             "folded_items": self.counts["folded"],

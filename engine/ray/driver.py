@@ -21,13 +21,14 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import polars as pl
 import ray
 from pydantic import ValidationError
 
 from engine.batch.orphans import QuietWatch
+from engine.batch.output import item_frames
 from engine.batch.service import BatchService, items_frame
 from engine.batch.sync import EngineService
 from engine.config import Settings
@@ -47,9 +48,10 @@ from engine.sdk.handles import (
     BatchHandle,
     SyncOperations,
     check_count,
-    input_frame,
+    dataframe_items,
     invalid,
     is_path,
+    json_array,
     parse_items,
     reject_columns,
 )
@@ -176,7 +178,7 @@ class Client(SyncOperations):
         if not self._closed and self.batches.is_orphan(self._watch, batch_id):
             self.batches.runner.launch(batch_id)
 
-    def _frames(self, items, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:
+    def _frames(self, items, loader: dict) -> Iterable[pl.DataFrame]:
         if is_path(items):
             from loaders import read_items
 
@@ -186,9 +188,10 @@ class Client(SyncOperations):
         if loader.pop("format", None) is not None:
             raise InvalidRequest("format applies to a file path only", field="format")
         if isinstance(items, pl.DataFrame):
-            return [input_frame(items, **loader)]
+            return dataframe_items(items, **loader)
         reject_columns(loader)
-        return [items_frame(parse_items(items))]
+        parsed = parse_items(items)
+        return item_frames(items_frame(parsed), parsed)
 
     # ---- lifetime ---------------------------------------------------------------
 
@@ -248,12 +251,11 @@ class Batch(BatchHandle):
         for chunk in self._client.batches.store.iter_results(self.id):
             yield from chunk
 
-    def export(self, fmt: str) -> Iterator[bytes]:
+    def export(self, fmt: str, include_input: bool = True) -> Iterator[bytes]:
+        batches, owner = self._client.batches, self._client.owner
         if fmt == "json":  # the service's json output is one page; a file gets every item
-            from loaders import write_results
-
-            return write_results(self.records(), "json")
-        return self._client.batches.output(self.id, self._client.owner, fmt)
+            return json_array(batches.output(self.id, owner, "jsonl", include_input=include_input))
+        return batches.output(self.id, owner, fmt, include_input=include_input)
 
 
 def _controls(params: dict[str, Any]) -> BatchControls:

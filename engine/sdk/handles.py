@@ -24,8 +24,9 @@ from pydantic import TypeAdapter, ValidationError
 from engine.errors import InvalidRequest, PayloadTooLarge
 from engine.models import FINISHED_STATES, MAX_BATCH_ITEMS, MAX_CONTENT_CHARS, Item
 from engine.sdk.progress import ProgressBar
+from loaders import ItemFrames, columns_of_schema
 
-FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 COLUMN_OPTIONS = ("content_column", "id_column", "metadata_columns")  # which DataFrame or file columns are what
 LOADER_OPTIONS = ("format", *COLUMN_OPTIONS)
 FIXED_COLUMNS = ("index", "id", "status")
@@ -72,6 +73,14 @@ def input_frame(data: pl.DataFrame, content_column: str | None = None, id_column
     _reject_first(frame, pl.col("id").str.len_chars() > MAX_ID_CHARS, "id",
                   f"is longer than {MAX_ID_CHARS} characters")
     return frame
+
+
+def dataframe_items(data: pl.DataFrame, content_column: str | None = None, id_column: str | None = None,
+                    metadata_columns: list[str] | None = None) -> ItemFrames:
+    """`input_frame` of a DataFrame, with its input columns (so its output gives them back)."""
+    frame = input_frame(data, content_column, id_column, metadata_columns)
+    content, id_, metadata = _choose_columns(data.columns, content_column, id_column, metadata_columns)
+    return ItemFrames([frame], columns_of_schema(data.columns, data.schema, content, id_, metadata))
 
 
 def _choose_columns(found: list[str], content: str | None, id_: str | None,
@@ -170,7 +179,8 @@ def file_format(path: str | os.PathLike) -> str:
     """The output format named by a file's extension."""
     fmt = FILE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise InvalidRequest(f"cannot tell the format of {str(path)!r}: name it .csv, .jsonl or .json", field="path")
+        raise InvalidRequest(f"cannot tell the format of {str(path)!r}: name it .csv, .jsonl, .json or .parquet",
+                             field="path")
     return fmt
 
 
@@ -235,8 +245,11 @@ class BatchHandle:
         """Output records in item order: index, id, status, result, error, ..."""
         raise NotImplementedError
 
-    def export(self, fmt: str) -> Iterator[bytes]:
-        """Every item's record in `fmt` (csv, jsonl or json), as chunks of bytes."""
+    def export(self, fmt: str, include_input: bool = True) -> Iterator[bytes]:
+        """Every item's record in `fmt` (csv, jsonl, json or parquet), as chunks of bytes.
+
+        With `include_input`, a batch made from rows gives its input columns back too.
+        """
         raise NotImplementedError
 
     def updates(self, deadline: float | None) -> Iterator[dict]:
@@ -272,14 +285,33 @@ class BatchHandle:
         """One row per item, in order: index, id, status, result fields, error_type, error_message."""
         return results_frame(self.records())
 
-    def to_file(self, path: str | os.PathLike) -> Path:
-        """Write every item's record to `path`, in the format its extension names (.csv, .jsonl, .json)."""
+    def to_file(self, path: str | os.PathLike, include_input: bool = True) -> Path:
+        """Write every item's record to `path`, in the format its extension names (.csv, .jsonl, .json, .parquet).
+
+        With `include_input` (the default), a batch made from rows (a file, a DataFrame)
+        has its input columns beside the results; False gives index, id, status, result, error.
+        """
         path = Path(path)
         fmt = file_format(path)
         with open(path, "wb") as handle:
-            for chunk in self.export(fmt):
+            for chunk in self.export(fmt, include_input):
                 handle.write(chunk)
         return path
+
+
+def json_array(jsonl: Iterable[bytes]) -> Iterator[bytes]:
+    """JSON lines (in pieces that may split a line) as one JSON array, streamed."""
+    yield b"["
+    pending, first = b"", True
+    for piece in jsonl:
+        *lines, pending = (pending + piece).split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line if first else b"," + line
+                first = False
+    if pending.strip():
+        yield pending if first else b"," + pending
+    yield b"]"
 
 
 def _finished(status: dict) -> int:

@@ -123,11 +123,13 @@ STORED_SCHEMA = {
 
 def input_expr(column: dict) -> pl.Expr:
     """An input column's values: content and id as stored, a metadata key out of the metadata's JSON."""
-    if column["role"] == "metadata":
-        text = pl.col("metadata").str.json_path_match(json_path(column.get("key", column["name"])))
-    else:
-        text = pl.col(column["role"])
-    return typed(text, column["type"])
+    if column["role"] != "metadata":
+        return typed(pl.col(column["role"]), column["type"])
+    key = column.get("key", column["name"])
+    if "\\" in key:  # JSONPath cannot name it: decoded as the one field of a struct (a scalar type)
+        dtype = DTYPES[column["type"]]
+        return pl.col("metadata").str.json_decode(pl.Struct({key: dtype})).struct.field(key)
+    return typed(pl.col("metadata").str.json_path_match(json_path(key)), column["type"])
 
 
 def result_expr(field: dict) -> pl.Expr:
@@ -150,10 +152,10 @@ def typed(text: pl.Expr, kind: str) -> pl.Expr:
 
 
 def json_path(key: str | None) -> str:
-    """The JSONPath of an object's key (any name: quotes and backslashes escaped); `$` for None."""
+    """The JSONPath of an object's key (quotes escaped; Polars' JSONPath cannot name a key with a backslash)."""
     if key is None:
         return "$"
-    return "$['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return "$['" + key.replace("'", "\\'") + "']"
 
 
 def _unique(groups: list[tuple[list[tuple[str, pl.Expr]], str]]) -> list[tuple[str, pl.Expr]]:

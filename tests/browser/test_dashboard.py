@@ -216,7 +216,7 @@ def test_a_finished_batch_shows_a_preview_a_label_chart_and_its_errors_by_type(s
     assert final["failed_items"] > 0 and final["completed_items"] > 0, final
 
     preview = page.locator("#preview table.preview")
-    expect(preview.locator("thead th")).to_have_text(["#", *header, "label", "confidence", "status", "error"])
+    expect(preview.locator("thead th")).to_have_text(["#", *header, "label", "confidence", "confidence_source", "status", "error"])
     expect(preview.locator("tbody tr")).to_have_count(20)
     expect(preview.locator("tbody tr").first.locator("td")).to_contain_text(["0", *rows[0]])
     page.click("#preview button:text('Next →')")

@@ -43,7 +43,7 @@ function previewTable(records) {
     ...(inputs.length ? inputs.map((name) => h('td', { class: 'input-col', 'data-label': name },
       cellText(r.input?.[name]))) : [h('td', { 'data-label': 'id' }, r.id ?? '—')]),
     ...results.map((name) => h('td', { class: 'result-col', 'data-label': name }, cellText(resultOf(r, name)))),
-    h('td', { 'data-label': 'status' }, h('span', { class: `badge status-${r.status}` }, r.status)),
+    h('td', { 'data-label': 'status' }, h('span', { class: `row-status status-${r.status}` }, r.status)),
     h('td', { class: 'message', 'data-label': 'error' }, r.error ? `${r.error.type}: ${r.error.message}` : ''));
   return h('div', { class: 'table-scroll' }, h('table', { class: 'preview' },
     h('thead', {}, h('tr', {}, head)), h('tbody', {}, records.map(row))));

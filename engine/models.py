@@ -25,14 +25,19 @@ from engine.responses import (  # noqa: F401 - the API's models, all in this one
     BatchList,
     BatchState,
     BatchStatus,
+    BatchSummary,
     DryRunEstimate,
     ErrorBody,
+    ErrorGroup,
     ErrorResponse,
+    FieldValues,
     ItemError,
     OutputPage,
     OutputRecord,
+    RatePoint,
     SyncResponse,
     Usage,
+    ValueCount,
 )
 
 MAX_SYNC_ITEMS = 50

@@ -107,6 +107,10 @@ class OutputRecord(BaseModel):
     error: ItemError | None = None
     attempts: int = 0
     cached: bool = False
+    input: dict[str, Any] | None = Field(
+        default=None, exclude_if=_absent_if_none,
+        description="The item's input columns under their own names (a batch made from rows, unless "
+                    "include_input=false); left out otherwise.")
 
 
 class OutputPage(BaseModel):
@@ -118,4 +122,41 @@ class OutputPage(BaseModel):
     offset: int
     limit: int
     next_offset: int | None
+    columns: list[str] = Field(default=[], description="The columns of this output in csv and parquet, in order.")
     results: list[OutputRecord]
+
+
+class ValueCount(BaseModel):
+    value: Any = Field(description="A value of the field (null: the item has none).")
+    items: int
+
+
+class FieldValues(BaseModel):
+    field: str
+    counts: list[ValueCount] = Field(description="The most frequent values first (at most 30).")
+    other_items: int = Field(description="Items with a value not listed.")
+
+
+class ErrorGroup(BaseModel):
+    type: str
+    items: int
+    example: str | None = Field(description="The message of one of these items.")
+
+
+class RatePoint(BaseModel):
+    seconds: float = Field(description="Since the run started.")
+    items_per_second: float
+
+
+class BatchSummary(BaseModel):
+    """What the dashboard shows of a batch's results."""
+
+    batch_id: str
+    status: BatchState
+    total_items: int
+    completed_items: int
+    failed_items: int
+    cancelled_items: int
+    values: list[FieldValues] = Field(description="Per label or categorical field: how many items got each value.")
+    errors: list[ErrorGroup] = Field(description="The failed items by error type, most first.")
+    throughput: list[RatePoint] = Field(description="Items/s over the latest run.")

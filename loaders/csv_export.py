@@ -6,6 +6,10 @@ then any extra keys the records carry (attempts, cached, ...).
 Two ways in, one layout and the same cells: `iter_csv` from record dicts, and
 `iter_csv_frames` from the store's frames of output rows, which builds no dict
 per item (1M items: 5.2 s instead of 7-10 s).
+
+`iter_flat_csv` writes frames whose columns are already the output's (the
+shape with the input's columns, loaders.output_shape) with the same cell rules,
+built by Polars column by column.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import re
 from itertools import chain, islice
 from typing import Any, Iterable, Iterator, Sequence
+
+import polars as pl
 
 from loaders.frames import parse_json
 
@@ -179,3 +185,39 @@ def _chunked(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
     iterator = iter(records)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def iter_flat_csv(frames: Iterable[pl.DataFrame], names: list[str]) -> Iterator[bytes]:
+    """Frames of typed output columns (`names`, in order) as CSV: the header, then each frame's rows.
+
+    The cells follow `_cell`: text neutralised against formulas, booleans as
+    true/false, lists joined with "; ", null as an empty cell.
+    """
+    yield _write_rows([[neutralise(name) for name in names]])
+    for frame in frames:
+        if frame.height:
+            buffer = io.BytesIO()
+            frame.select(_cell_expr(name, dtype) for name, dtype in frame.schema.items()).write_csv(
+                buffer, include_header=False, line_terminator="\r\n")
+            yield buffer.getvalue()
+
+
+_FORMULA_CLASS = "^[" + "".join(sorted(_FORMULA_STARTS)).replace("-", "\\-") + "]"
+
+
+def neutralised(text: pl.Expr) -> pl.Expr:
+    """`neutralise` as an expression over a String column."""
+    risky = text.str.contains(_FORMULA_CLASS) & ~text.str.contains("^(?:" + _PLAIN_NUMBER.pattern + ")$")
+    return pl.when(risky).then(pl.lit("'") + text).otherwise(text)
+
+
+def _cell_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    column = pl.col(name)
+    if dtype == pl.Boolean:
+        return pl.when(column).then(pl.lit("true")).when(~column).then(pl.lit("false")).alias(name)
+    if isinstance(dtype, pl.List):
+        items = column.list.eval(pl.element().cast(pl.String).fill_null(""))
+        return neutralised(items.list.join("; ")).alias(name)
+    if dtype == pl.String:
+        return neutralised(column).alias(name)
+    return column

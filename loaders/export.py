@@ -1,7 +1,8 @@
-"""Results in, json/jsonl/csv out.
+"""Results in, json/jsonl/csv/parquet out.
 
 A record is {"index", "id", "status", "result", "error"} plus optional scalar
-keys (attempts, cached, ...), which every format keeps.
+keys (attempts, cached, ...), which every format keeps; with the input's
+columns, also "input" (an object of them, the last key).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import polars as pl
 from engine.errors import InvalidRequest
 from loaders.csv_export import iter_csv, iter_csv_frames
 
-OUTPUT_FORMATS = ("json", "jsonl", "csv")
+OUTPUT_FORMATS = ("json", "jsonl", "csv", "parquet")
 # One encoder for every line: json.dumps with options builds a new one per call (~25% slower).
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
@@ -35,19 +36,23 @@ def iter_jsonl(records: Iterable[dict], *, chunk_rows: int = 1_000) -> Iterator[
         yield "".join(_ENCODER.encode(record) + "\n" for record in chunk).encode()
 
 
-def iter_jsonl_frames(frames: Iterable[pl.DataFrame]) -> Iterator[bytes]:
+def iter_jsonl_frames(frames: Iterable[pl.DataFrame], input_struct: pl.Expr | None = None) -> Iterator[bytes]:
     """JSON lines built by Polars from frames of result rows (as `BatchStore.iter_result_frames` gives).
 
     Columns: index, id, status, result (JSON text, spliced in as it is), error_type,
     error_message, attempts, cached. The lines hold the same records as
     `iter_jsonl`, compact, several times faster (no Python object per item).
+    `input_struct` (OutputShape.input_struct, over the frames of
+    `BatchStore.iter_output_frames`) adds each record's "input".
     """
     error = (pl.when(pl.col("error_type").is_null()).then(None)
              .otherwise(pl.struct(type="error_type", message="error_message")))
     # Encode with a null result, then splice the stored JSON text in: the first `"result":null`
-    # of a line is that key's, since a quote inside an encoded string is escaped.
+    # of a line is that key's, since a quote inside an encoded string is escaped. "input" comes
+    # last: an input column named result would otherwise be matched first.
+    tail = [] if input_struct is None else [input_struct.alias("input")]
     line = pl.struct("index", "id", "status", pl.lit(None).alias("result"), error.alias("error"),
-                     "attempts", "cached").struct.json_encode()
+                     "attempts", "cached", *tail).struct.json_encode()
     spliced = line.str.replace('"result":null', pl.lit('"result":') + pl.col("result"), literal=True, n=1)
     lines = pl.when(pl.col("result").is_null()).then(line).otherwise(spliced)
     for frame in frames:

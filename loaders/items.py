@@ -14,6 +14,7 @@ import polars as pl
 
 from engine.errors import InvalidRequest
 from loaders.columns import Columns, choose_columns, other_columns
+from loaders.input_columns import columns_of_schema
 
 ITEM_SCHEMA = {"content": pl.String, "id": pl.String, "metadata": pl.String}
 
@@ -61,9 +62,21 @@ def _as_text(frame: pl.DataFrame, name: str, field: str) -> pl.Expr:
 def dataframe_items(data: pl.DataFrame, content_column: str | None = None, id_column: str | None = None,
                     metadata_columns: list[str] | None = None) -> pl.DataFrame:
     """A DataFrame in memory as an item frame: the columns chosen, and guarded, as a file's are."""
+    return frame_to_items(data, _dataframe_columns(data, content_column, id_column, metadata_columns))
+
+
+def dataframe_input_columns(data: pl.DataFrame, content_column: str | None = None, id_column: str | None = None,
+                            metadata_columns: list[str] | None = None) -> list[dict]:
+    """The columns `dataframe_items` keeps, named and typed, so that the batch's output gives them back."""
+    columns = _dataframe_columns(data, content_column, id_column, metadata_columns)
+    return columns_of_schema(data.columns, dict(data.schema), columns.content, columns.id,
+                             other_columns(data.columns, columns))
+
+
+def _dataframe_columns(data: pl.DataFrame, content_column: str | None, id_column: str | None,
+                       metadata_columns: list[str] | None) -> Columns:
     text_columns = [name for name, dtype in data.schema.items() if dtype == pl.String]
-    columns = choose_columns(data.columns, text_columns, content_column, id_column, metadata_columns)
-    return frame_to_items(data, columns)
+    return choose_columns(data.columns, text_columns, content_column, id_column, metadata_columns)
 
 
 def rows_to_items(rows: list[dict], columns: Columns) -> pl.DataFrame:

@@ -14,8 +14,9 @@ from typing import BinaryIO, Callable, Iterator
 import polars as pl
 
 from engine.errors import InvalidRequest, PayloadTooLarge
-from loaders.columns import choose_columns, no_items
+from loaders.columns import choose_columns, no_items, other_columns
 from loaders.frames import rechunk
+from loaders.input_columns import ItemFrames, columns_of_rows, columns_of_schema
 from loaders.items import Table, frame_to_items, rows_to_items
 from loaders.records import read_json, read_jsonl, read_txt
 from loaders.source import Source, detect_format, open_source
@@ -33,13 +34,14 @@ _READERS: dict[str, Callable[[BinaryIO, int], Table]] = {
 
 def read_items(source: Source, format: str | None = None, *, content_column: str | None = None,
                id_column: str | None = None, metadata_columns: list[str] | None = None,
-               max_items: int = 1_000_000, chunk_rows: int = 50_000) -> Iterator[pl.DataFrame]:
+               max_items: int = 1_000_000, chunk_rows: int = 50_000) -> ItemFrames:
     """Stream a file of items as DataFrames of at most `chunk_rows` rows, in file order.
 
     `source` is a path or the file's bytes; `format` one of csv, tsv, json, jsonl,
     txt, parquet (None: from the file extension, else sniffed). Each frame has
     the columns content (String), id (String or null) and metadata (a JSON
-    object text of the row's other columns, or null).
+    object text of the row's other columns, or null). Its `input_columns` (see
+    loaders.input_columns) are known once the first frame has been read.
 
     Content is `content_column`, else the column named "content", else the only
     text column. Raises InvalidRequest for a malformed file, a missing column or
@@ -50,7 +52,8 @@ def read_items(source: Source, format: str | None = None, *, content_column: str
         raise ValueError("chunk_rows must be at least 1")
     fmt = detect_format(source, format)
     wanted = {"content_column": content_column, "id_column": id_column, "metadata_columns": metadata_columns}
-    return rechunk(_read(source, fmt, wanted, max_items, chunk_rows), chunk_rows)
+    return ItemFrames.reading(lambda record: rechunk(_read(source, fmt, wanted, max_items, chunk_rows, record),
+                                                     chunk_rows))
 
 
 def read_items_list(source: Source, format: str | None = None, **options) -> list[dict]:
@@ -67,11 +70,12 @@ def read_items_list(source: Source, format: str | None = None, **options) -> lis
     return items
 
 
-def _read(source: Source, fmt: str, wanted: dict, max_items: int, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def _read(source: Source, fmt: str, wanted: dict, max_items: int, chunk_rows: int,
+          record: Callable[[list[dict]], None]) -> Iterator[pl.DataFrame]:
     with open_source(source) as stream:
         table = _READERS[fmt](stream, chunk_rows)
         try:
-            yield from _items(table, [] if fmt == "txt" else table.columns, wanted, max_items)
+            yield from _items(table, [] if fmt == "txt" else table.columns, wanted, max_items, record)
         finally:
             # Stop the reader (pyarrow reads ahead on its own threads) before its file closes.
             close = getattr(table.chunks, "close", None)
@@ -79,13 +83,20 @@ def _read(source: Source, fmt: str, wanted: dict, max_items: int, chunk_rows: in
                 close()
 
 
-def _items(table: Table, found: list[str], wanted: dict, max_items: int) -> Iterator[pl.DataFrame]:
+def _items(table: Table, found: list[str], wanted: dict, max_items: int,
+           record: Callable[[list[dict]], None]) -> Iterator[pl.DataFrame]:
     chunks = (chunk for chunk in table.chunks if len(chunk))
     first = next(chunks, None)
     if first is None:  # before choosing columns: "no items" says more than "ambiguous"
         raise no_items(found)
     columns = choose_columns(table.columns, table.text_columns, **wanted)
-    to_items = frame_to_items if isinstance(first, pl.DataFrame) else rows_to_items
+    tabular = isinstance(first, pl.DataFrame)
+    to_items = frame_to_items if tabular else rows_to_items
+    if tabular:
+        record(columns_of_schema(table.columns, first.schema, columns.content, columns.id,
+                                 other_columns(table.columns, columns)))
+    else:
+        record(columns_of_rows(table.columns, first, columns.content, columns.id, columns.metadata))
     done = 0
     for chunk in chain([first], chunks):
         if done + len(chunk) > max_items:

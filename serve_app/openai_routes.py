@@ -7,6 +7,7 @@ The same API keys as `/api` (`Authorization: Bearer`); another tenant's files an
 from __future__ import annotations
 
 import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response

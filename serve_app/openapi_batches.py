@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from engine import models as m
-from loaders import FORMATS
+from loaders import FORMATS, OUTPUT_FORMATS
 from serve_app.openapi_parts import json_body, ref, responses
 
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BATCH_REQUESTS = (m.BatchLabelRequest, m.BatchSummarizeRequest, m.BatchExtractRequest, m.BatchEnrichRequest,
                   m.BatchRunRequest)
-MODELS = (*BATCH_REQUESTS, m.BatchCreated, m.DryRunEstimate, m.BatchStatus, m.BatchList, m.OutputPage)
+MODELS = (*BATCH_REQUESTS, m.BatchCreated, m.DryRunEstimate, m.BatchStatus, m.BatchList, m.OutputPage,
+          m.BatchSummary)
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
                "description": "The same key from the same tenant returns the first batch."}
 
@@ -54,9 +55,12 @@ def batch_paths() -> dict:
     }
     output_params = [
         BATCH_ID,
-        _query("format", {"type": "string", "enum": ["json", "jsonl", "csv"], "default": "json"}, "Output format"),
-        _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "First item index (json)"),
-        _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "Page size (json, up to 10,000)"),
+        _query("format", {"type": "string", "enum": list(OUTPUT_FORMATS), "default": "json"}, "Output format"),
+        _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "First item index"),
+        _query("limit", {"type": "integer", "minimum": 0}, "At most this many items (json: 1 to 10,000, "
+               "default 10,000; the other formats: every item by default)"),
+        _query("include_input", {"type": "boolean", "default": True},
+               "With the input's own columns (a batch made from rows); false: index, id, status, result, error"),
     ]
     return {
         "/api/batches": {
@@ -81,10 +85,18 @@ def batch_paths() -> dict:
             "get": {"summary": "Results in item order (partial while running)", "operationId": "get_batch_output",
                     "parameters": output_params,
                     "responses": {**responses(ref(m.OutputPage), 401, 404, 422),
-                                  "200": {"description": "json: a page; jsonl and csv: every item, streamed",
+                                  "200": {"description": "json: a page; jsonl, csv and parquet: every item "
+                                                         "(or offset and limit's), streamed",
                                           "content": {"application/json": {"schema": ref(m.OutputPage)},
                                                       "application/x-ndjson": {"schema": {"type": "string"}},
-                                                      "text/csv": {"schema": {"type": "string"}}}}}},
+                                                      "text/csv": {"schema": {"type": "string"}},
+                                                      "application/vnd.apache.parquet": {
+                                                          "schema": {"type": "string", "format": "binary"}}}}}},
+        },
+        "/api/batches/{batch_id}/summary": {
+            "get": {"summary": "Results at a glance: value counts, error groups, items/s over the run",
+                    "operationId": "get_batch_summary", "parameters": [BATCH_ID],
+                    "responses": responses(ref(m.BatchSummary), 401, 404)},
         },
         "/api/batches/{batch_id}/events": {
             "get": {"summary": "Progress as server-sent events", "operationId": "get_batch_events",

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidRequest
-from engine.models import CONTROL_FIELDS, PARAMS, BatchControls, OperationParams, operation_of
+from engine.models import (
+    CONTROL_FIELDS,
+    PARAMS,
+    BatchControls,
+    OperationParams,
+    operation_of,
+)
 from serve_app.multipart import FormReader, boundary_of
 from serve_app.upload_target import UploadTarget
 

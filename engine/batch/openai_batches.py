@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.batch import openai_format as fmt
-from engine.batch.openai_objects import batch_object, file_object, result_file, result_file_object
+from engine.batch.openai_objects import (
+    batch_object,
+    file_object,
+    result_file,
+    result_file_object,
+)
 from engine.batch.service import BatchService
 from engine.errors import InvalidRequest, NotFound
 from engine.models import ChatParams

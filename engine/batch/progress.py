@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from engine.batch.samples import add_sample
 from engine.outcome import ItemStatus, Outcome, ReuseSource
 from engine.pricing import PriceTable
 
@@ -23,6 +24,7 @@ class Progress:
         self._retrying = False  # a retry run: its items were counted failed already
         self._ended_this_run = 0
         self.counts = dict.fromkeys((*STORED, "cached", "folded"), 0)
+        self._samples: list[list[float]] = []  # for the dashboard's chart of items/s
 
     def resume(self, meta: dict, stored: dict) -> None:
         """Start from what the batch's meta and the store hold (a first run, a restart or a retry)."""
@@ -71,6 +73,7 @@ class Progress:
             "cancelled_items": counts["cancelled"],
             "usage": {"prompt_tokens": counts["prompt_tokens"], "completion_tokens": counts["completion_tokens"]},
             "items_per_second": round(self._ended_this_run / elapsed, 2),
+            "progress_samples": add_sample(self._samples, elapsed, self._ended_this_run),
             "estimated_cost": self.spent(),
             "cached_items": counts["cached"],
             "folded_items": counts["folded"],

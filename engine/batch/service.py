@@ -17,28 +17,27 @@ from typing import Iterable, Iterator, Protocol
 
 import polars as pl
 
+from engine.batch import output as batch_output
 from engine.batch.calls import CallerPool, plan_request
 from engine.batch.coordinator import Coordinator
 from engine.batch.coordinator import input_items as frame_items
 from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
+from engine.batch.summary import summarise
 from engine.batch.sync import metadata_fields, missing_template_field
 from engine.config import Settings
-from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.errors import Conflict, NotFound
 from engine.models import (
     FINISHED_STATES,
     BatchControls,
     BatchCreated,
     BatchStatus,
     DryRunEstimate,
-    OutputPage,
     params_of,
 )
 from engine.prompt.operations import OperationPlan, build_messages
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.store.batch_store import validate_batch_id
-
-OUTPUT_FORMATS = ("json", "jsonl", "csv")
-MAX_JSON_PAGE = 10_000
+from loaders import result_fields
 
 
 class BatchRunner(Protocol):
@@ -108,6 +107,14 @@ def with_template_fields(frames: Iterable[pl.DataFrame], needed: frozenset[str])
         yield frame
 
 
+def _recording_input_columns(frames: Iterable[pl.DataFrame], meta: dict) -> Iterator[pl.DataFrame]:
+    """`frames`; meta["input_columns"] set from their `input_columns` (loaders.ItemFrames) at the first."""
+    for frame in frames:
+        if "input_columns" not in meta:
+            meta["input_columns"] = getattr(frames, "input_columns", None)
+        yield frame
+
+
 def _unfinished(meta: dict) -> bool:
     return meta["status"] not in FINISHED_STATES or bool(meta.get("retry_requested"))
 
@@ -124,7 +131,8 @@ class BatchService:
         params = params_of(request, operation)
         plan, target = plan_request(self.settings, operation, params)
         meta = {"operation": operation, "params": params.model_dump(by_alias=True, exclude_none=True),
-                "model": target.display_model}
+                "model": target.display_model,
+                "result_fields": result_fields(plan.schema, list(plan.required_keys), plan.expect_json)}
         return meta, result_columns(plan), metadata_fields(plan)
 
     def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api",
@@ -139,6 +147,8 @@ class BatchService:
         meta.update(batch_id=batch_id, status="queued", owner=owner, source=source, created_at=now,
                     expires_at=now + self.settings.retention_days * 86400, result_columns=columns,
                     completed_items=0, failed_items=0, cancelled_items=0, options=options, **(extra or {}))
+        frames = _recording_input_columns(frames, meta)
+        # The store writes the meta once the items are: it then holds the input columns seen.
         total = self.store.create(batch_id, meta, with_template_fields(frames, needed) if needed else frames)
         return BatchCreated(batch_id=batch_id, status="queued", total_items=total).model_dump(mode="json")
 
@@ -216,34 +226,15 @@ class BatchService:
             self.store.delete(batch_id)
         return expired
 
-    def output(self, batch_id: str, owner: str, fmt: str, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
+    def output(self, batch_id: str, owner: str, fmt: str, offset: int = 0, limit: int | None = None,
+               include_input: bool = True) -> Iterator[bytes]:
+        """The output in json (one page), jsonl, csv or parquet (see engine.batch.output)."""
         meta = self.meta(batch_id, owner)
-        if fmt not in OUTPUT_FORMATS:
-            raise InvalidRequest(f"format must be one of {', '.join(OUTPUT_FORMATS)}", field="format")
-        if fmt == "json":
-            limit = MAX_JSON_PAGE if limit is None else limit
-            if not 1 <= limit <= MAX_JSON_PAGE:
-                raise InvalidRequest(f"limit must be between 1 and {MAX_JSON_PAGE}", field="limit")
-        if offset < 0:
-            raise InvalidRequest("offset must be 0 or more", field="offset")
-        if fmt == "json":
-            return iter([json.dumps(self._json_page(batch_id, meta, offset, limit), ensure_ascii=False).encode()])
-        from loaders import iter_csv_frames, iter_jsonl_frames
+        return batch_output.export(self.store, batch_id, meta, fmt, offset, limit, include_input)
 
-        # Both from the stored frames, without a dict per item.
-        frames = self.store.iter_result_frames(batch_id, offset=offset, limit=limit)
-        if fmt == "jsonl":
-            return iter_jsonl_frames(frames)
-        return iter_csv_frames(frames, result_columns=meta.get("result_columns"))
-
-    def _json_page(self, batch_id: str, meta: dict, offset: int, limit: int) -> dict:
-        records = [r for chunk in self.store.iter_results(batch_id, offset=offset, limit=limit) for r in chunk]
-        total = meta.get("total_items", 0)
-        following = offset + len(records)
-        return OutputPage(
-            batch_id=batch_id, status=meta["status"], partial=meta["status"] != "completed", total_items=total,
-            offset=offset, limit=limit, next_offset=following if following < total else None, results=records,
-        ).model_dump(mode="json")
+    def summary(self, batch_id: str, owner: str) -> dict:
+        """What the dashboard shows of the results (see engine.batch.summary)."""
+        return summarise(self.store, batch_id, self.meta(batch_id, owner))
 
 
 def public_status(batch_id: str, meta: dict) -> dict:

@@ -36,7 +36,12 @@ from engine.prompt.operations import (
 )
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.provider.client import ChatClient, Completion
-from engine.provider.dialects import AUTO, in_dialect, refusal_names_dialect, wants_schema
+from engine.provider.dialects import (
+    AUTO,
+    in_dialect,
+    refusal_names_dialect,
+    wants_schema,
+)
 from engine.provider.discovery import Dialects
 from engine.provider.leases import Lease
 from engine.target import Target

@@ -27,11 +27,18 @@ from engine.batch.orphans import QuietWatch
 from engine.batch.service import BatchService
 from engine.batch.sync import SyncService
 from engine.config import Settings
-from engine.models import FINISHED_STATES, MAX_SYNC_ITEMS, PARAMS, SYNC_REQUESTS, operation_of
+from engine.models import (
+    FINISHED_STATES,
+    MAX_SYNC_ITEMS,
+    PARAMS,
+    SYNC_REQUESTS,
+    operation_of,
+)
 from engine.ray.actors import NAMESPACE, RayBatchRunner, RayCallerPool, ensure_simulator
 from engine.sdk.batch_handle import BatchHandle
 from engine.sdk.inputs import LOADER_OPTIONS, check_count, is_path
 from engine.sdk.loop_thread import LoopThread
+from engine.sdk.results import json_array
 from engine.sdk.submission import batch_frames, pop_controls, validated
 from engine.sdk.sync_operations import SyncOperations
 from engine.store.batch_store import BatchStore, new_batch_id
@@ -194,9 +201,8 @@ class Batch(BatchHandle):
         for chunk in self._client.batches.store.iter_results(self.id):
             yield from chunk
 
-    def export(self, fmt: str) -> Iterator[bytes]:
+    def export(self, fmt: str, include_input: bool = True) -> Iterator[bytes]:
+        batches, owner = self._client.batches, self._client.owner
         if fmt == "json":  # the service's json output is one page; a file gets every item
-            from loaders import write_results
-
-            return write_results(self.records(), "json")
-        return self._client.batches.output(self.id, self._client.owner, fmt)
+            return json_array(batches.output(self.id, owner, "jsonl", include_input=include_input))
+        return batches.output(self.id, owner, fmt, include_input=include_input)

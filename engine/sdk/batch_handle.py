@@ -41,8 +41,11 @@ class BatchHandle:
         """Output records in item order: index, id, status, result, error, ..."""
         raise NotImplementedError
 
-    def export(self, fmt: str) -> Iterator[bytes]:
-        """Every item's record in `fmt` (csv, jsonl or json), as chunks of bytes."""
+    def export(self, fmt: str, include_input: bool = True) -> Iterator[bytes]:
+        """Every item's record in `fmt` (csv, jsonl, json or parquet), as chunks of bytes.
+
+        With `include_input`, a batch made from rows gives its input columns back too.
+        """
         raise NotImplementedError
 
     def updates(self, deadline: float | None) -> Iterator[dict]:
@@ -78,12 +81,16 @@ class BatchHandle:
         """One row per item, in order: index, id, status, result fields, error_type, error_message."""
         return results_frame(self.records())
 
-    def to_file(self, path: str | os.PathLike) -> Path:
-        """Write every item's record to `path`, in the format its extension names (.csv, .jsonl, .json)."""
+    def to_file(self, path: str | os.PathLike, include_input: bool = True) -> Path:
+        """Write every item's record to `path`, in the format its extension names (.csv, .jsonl, .json, .parquet).
+
+        With `include_input` (the default), a batch made from rows (a file, a DataFrame)
+        has its input columns beside the results; False gives index, id, status, result, error.
+        """
         path = Path(path)
         fmt = file_format(path)
         with open(path, "wb") as handle:
-            for chunk in self.export(fmt):
+            for chunk in self.export(fmt, include_input):
                 handle.write(chunk)
         return path
 

@@ -35,6 +35,7 @@ from engine.errors import (
 )
 from engine.sdk.batch_handle import BatchHandle
 from engine.sdk.inputs import LOADER_OPTIONS, is_path, item_dicts
+from engine.sdk.results import json_array
 from engine.sdk.sync_operations import SyncOperations
 
 _KNOWN = {cls.code: cls for cls in (InvalidRequest, BadRequest, PayloadTooLarge, NotFound, Conflict, Unauthorized,
@@ -216,12 +217,11 @@ class HTTPBatch(BatchHandle):
             if line.strip():
                 yield json.loads(line)
 
-    def export(self, fmt: str) -> Iterator[bytes]:
+    def export(self, fmt: str, include_input: bool = True) -> Iterator[bytes]:
+        query = {"include_input": "true" if include_input else "false"}
         if fmt == "json":  # the service's json output is one page; a file gets every item
-            from loaders import write_results
-
-            return write_results(self.records(), "json")
-        return self._client.stream_bytes(f"{self._path}/output", {"format": fmt})
+            return json_array(self._client.stream_bytes(f"{self._path}/output", {"format": "jsonl", **query}))
+        return self._client.stream_bytes(f"{self._path}/output", {"format": fmt, **query})
 
     def updates(self, deadline: float | None) -> Iterator[dict]:
         """Statuses pushed by GET /api/batches/{id}/events; reconnects if the stream drops."""

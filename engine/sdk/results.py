@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import polars as pl
 
 from engine.errors import InvalidRequest
 
-FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 FIXED_COLUMNS = ("index", "id", "status")
 ERROR_COLUMNS = ("error_type", "error_message")
 
@@ -63,5 +63,21 @@ def file_format(path: str | os.PathLike) -> str:
     """The output format named by a file's extension."""
     fmt = FILE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise InvalidRequest(f"cannot tell the format of {str(path)!r}: name it .csv, .jsonl or .json", field="path")
+        raise InvalidRequest(f"cannot tell the format of {str(path)!r}: name it .csv, .jsonl, .json or .parquet",
+                             field="path")
     return fmt
+
+
+def json_array(jsonl: Iterable[bytes]) -> Iterator[bytes]:
+    """JSON lines (in pieces that may split a line) as one JSON array, streamed."""
+    yield b"["
+    pending, first = b"", True
+    for piece in jsonl:
+        *lines, pending = (pending + piece).split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line if first else b"," + line
+                first = False
+    if pending.strip():
+        yield pending if first else b"," + pending
+    yield b"]"

@@ -7,15 +7,17 @@ and the operation's validated parameters.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from engine.batch.output import item_frames
 from engine.batch.service import items_frame
 from engine.errors import InvalidRequest, invalid_request_of
 from engine.models import CONTROL_FIELDS, BatchControls
 from engine.sdk.inputs import input_frame, is_path, parse_items, reject_columns
+from loaders import ItemFrames, dataframe_input_columns
 
 
 def validated(model: type[BaseModel], data: dict) -> BaseModel:
@@ -26,8 +28,9 @@ def validated(model: type[BaseModel], data: dict) -> BaseModel:
         raise invalid_request_of(exc) from None
 
 
-def batch_frames(items: Any, loader: dict) -> Iterator[pl.DataFrame] | list[pl.DataFrame]:
-    """The input frames of a file path, a DataFrame or a list of items (`loader`: format and columns)."""
+def batch_frames(items: Any, loader: dict) -> Iterable[pl.DataFrame]:
+    """The input frames of a file path, a DataFrame or a list of items (`loader`: format and columns),
+    carrying the input columns that the batch's output gives back (see loaders.ItemFrames)."""
     if is_path(items):
         from loaders import read_items
 
@@ -37,9 +40,10 @@ def batch_frames(items: Any, loader: dict) -> Iterator[pl.DataFrame] | list[pl.D
     if loader.pop("format", None) is not None:
         raise InvalidRequest("format applies to a file path only", field="format")
     if isinstance(items, pl.DataFrame):
-        return [input_frame(items, **loader)]
+        return ItemFrames([input_frame(items, **loader)], dataframe_input_columns(items, **loader))
     reject_columns(loader)
-    return [items_frame(parse_items(items))]
+    parsed = parse_items(items)
+    return item_frames(items_frame(parsed), parsed)
 
 
 def pop_controls(params: dict[str, Any]) -> BatchControls:

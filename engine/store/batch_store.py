@@ -63,6 +63,7 @@ from engine.store.files import (
 from engine.store.outcome_rows import (
     OUTCOME_SCHEMA,
     OUTPUT_COLUMNS,
+    OUTPUT_ROW_COLUMNS,
     outcome_frame,
     output_records,
     winners,
@@ -298,17 +299,27 @@ class BatchStore:
 
         Each window is read with a filter on `index`, so memory stays bounded by chunk_rows.
         """
-        total = self.read_meta(batch_id).get("total_items", 0)
-        start, end = max(offset, 0), total if limit is None else min(total, offset + limit)
-        inputs = pl.scan_parquet(self._input_parts(batch_id)) if end > start else None
-        windows = self._result_windows(batch_id, start, end, chunk_rows)
-        for low, results in zip(range(start, end, chunk_rows), windows):
-            window = pl.col("index").is_between(low, min(low + chunk_rows, end), closed="left")
-            ids = inputs.filter(window).select("index", "id").collect()
-            frame = ids.join(results, on="index", how="left", maintain_order="left").with_columns(
-                pl.col("status").fill_null("pending"), pl.col("attempts").fill_null(0),
-                pl.col("cached").fill_null(False))
-            yield frame.select(OUTPUT_COLUMNS)
+        return self._joined_windows(batch_id, offset, limit, chunk_rows, ("index", "id"), OUTPUT_COLUMNS)
+
+    def iter_output_frames(self, batch_id: str, offset: int = 0, limit: int | None = None,
+                           chunk_rows: int = 10_000) -> Iterator[pl.DataFrame]:
+        """iter_result_frames with each item's input beside its result: frames of OUTPUT_ROW_COLUMNS.
+
+        The join of the input parts and the results, window by window: memory is
+        bounded by chunk_rows whatever the batch's size.
+        """
+        return self._joined_windows(batch_id, offset, limit, chunk_rows, ("index", "id", "content", "metadata"),
+                                    OUTPUT_ROW_COLUMNS)
+
+    def scan_winners(self, batch_id: str) -> pl.LazyFrame:
+        """Every item's winning record (OUTCOME_SCHEMA), lazily; collect it at once (a compaction moves files)."""
+        return _winners(self._result_files(batch_id))
+
+    def scratch_dir(self) -> Path:
+        """A directory for temporary files of this store (an export being built)."""
+        path = self.root / "scratch"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # ---- internals ----------------------------------------------------------
 
@@ -359,6 +370,21 @@ class BatchStore:
             return os.listdir(self._path(batch_id) / sub)
         except FileNotFoundError:
             raise NotFound(f"no batch {batch_id}", field="batch_id") from None
+
+    def _joined_windows(self, batch_id: str, offset: int, limit: int | None, chunk_rows: int,
+                        input_columns: tuple[str, ...], columns: tuple[str, ...]) -> Iterator[pl.DataFrame]:
+        """Input rows [offset, offset+limit) joined with their winning results, `chunk_rows` at a time."""
+        total = self.read_meta(batch_id).get("total_items", 0)
+        start, end = max(offset, 0), total if limit is None else min(total, offset + limit)
+        inputs = pl.scan_parquet(self._input_parts(batch_id)) if end > start else None
+        windows = self._result_windows(batch_id, start, end, chunk_rows)
+        for low, results in zip(range(start, end, chunk_rows), windows):
+            window = pl.col("index").is_between(low, min(low + chunk_rows, end), closed="left")
+            rows = inputs.filter(window).select(input_columns).collect()
+            frame = rows.join(results, on="index", how="left", maintain_order="left").with_columns(
+                pl.col("status").fill_null("pending"), pl.col("attempts").fill_null(0),
+                pl.col("cached").fill_null(False))
+            yield frame.select(columns)
 
     def _result_windows(self, batch_id: str, low: int, high: int, rows: int,
                         spans: list | None = None) -> Iterator[pl.DataFrame]:

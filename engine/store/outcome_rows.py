@@ -20,6 +20,9 @@ OUTCOME_SCHEMA = {
 }
 # A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
 OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
+# The same with the item's input (as loaders.output_shape reads it): what BatchStore.iter_output_frames yields.
+OUTPUT_ROW_COLUMNS = ("index", "id", "content", "metadata", "status", "result", "error_type", "error_message",
+                      "attempts", "cached")
 
 _STATUS = pl.Enum(ITEM_STATUSES)
 

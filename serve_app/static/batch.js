@@ -1,9 +1,11 @@
-// One batch: counts by state, rate, ETA, tokens, cost, failures, downloads, cancel and retry.
+// One batch: counts by state, rate, ETA, tokens, cost, failures, downloads, cancel and retry,
+// and its results (results.js): a preview, charts and the errors by type.
 // Live: the batch's event stream (GET /api/batches/{id}/events), read with fetch().
 
 import {
   apiKey, batchPath, downloadWithKey, getJSON, isTerminal, postJSON, watchBatch,
 } from './api.js';
+import { resultsView } from './results.js';
 import {
   OPERATION_NAMES, formatCost, formatDuration, formatInt, formatRate, formatWhen, h, progressBar, showError,
   showNotice, stat, statusBadge,
@@ -26,7 +28,8 @@ function downloads(batchId) {
       },
     }, label);
   };
-  return h('div', { class: 'button-row' }, link('json', 'JSON'), link('jsonl', 'JSONL'), link('csv', 'CSV'));
+  return h('div', { class: 'button-row' }, link('json', 'JSON'), link('jsonl', 'JSONL'), link('csv', 'CSV'),
+    link('parquet', 'Parquet'));
 }
 
 function failureTable(records) {
@@ -61,6 +64,7 @@ export function batchView(root, signal, batchId) {
   const cancel = h('button', { class: 'button danger', type: 'button' }, 'Cancel batch');
   const retry = h('button', { class: 'button', type: 'button' }, 'Retry failed items');
   const failures = h('section', { class: 'card', hidden: true, id: 'failures' });
+  const results = resultsView(batchId, signal);
 
   root.append(
     h('div', { class: 'crumbs' }, h('a', { href: '#/' }, '← All batches')),
@@ -76,6 +80,7 @@ export function batchView(root, signal, batchId) {
       h('div', { class: 'section-head' }, h('h2', {}, 'Results'),
         h('span', { class: 'muted small', id: 'partial-note' })),
       downloads(batchId)),
+    ...results.sections,
     failures);
 
   function render(s) {
@@ -112,6 +117,7 @@ export function batchView(root, signal, batchId) {
     root.querySelector('#partial-note').textContent = s.status === 'completed' ? ''
       : 'Partial while the batch is not completed: pending items come back as pending.';
     scheduleFailures(s);
+    results.update(s);
   }
 
   let shownFailures = -1;

@@ -112,10 +112,6 @@ def test_cancel_a_running_batch_from_its_page(service, clean_simulator, page, tm
     expect(page.locator("main .badge")).to_have_text("processing", timeout=60_000)
     expect(page.locator(".live")).to_have_text("Live")
     wait_for_progress(page.locator("main [role=progressbar]"), at_least=5)
-    screenshot = tmp_path / "dashboard.png"
-    page.screenshot(path=screenshot, full_page=True)
-    if SCREENSHOT:
-        shutil.copyfile(screenshot, SCREENSHOT)
 
     page.click("text=Cancel batch")
     expect(page.locator("main .badge")).to_have_text("cancelled", timeout=60_000)
@@ -199,3 +195,49 @@ def test_failed_items_are_shown_with_their_errors_and_can_be_retried(service, cl
     expect(page.locator("main .badge")).to_have_text("completed")
     expect(page.locator("#failures")).to_be_hidden()
     assert status_of(service, batch_id)["completed_items"] == 30
+
+
+def test_a_finished_batch_shows_a_preview_a_label_chart_and_its_errors_by_type(service, clean_simulator, page,
+                                                                                tmp_path):
+    clean_simulator.configure(bad_json_rate=0.6)  # some items exhaust their repairs and fail
+    header = ["review_id", "review", "product", "stars"]
+    rows = [[f"r-{i}", f"review {i}: {'great' if i % 2 else 'awful'} product", f"p-{i % 3}", str(i % 5 + 1)]
+            for i in range(60)]
+    data = "\n".join(",".join(row) for row in [header, *rows]) + "\n"
+    created = httpx.post(f"{service}/api/files", files={"file": ("reviews.csv", data)}, timeout=60, data={
+        "operation": "classify", "categories": ",".join(CATEGORIES), "content_column": "review",
+        "id_column": "review_id"})
+    assert created.status_code == 201, created.text
+    batch_id = created.json()["batch_id"]
+
+    page.goto(f"{service}/#/batches/{batch_id}")
+    expect(page.locator("main .badge").first).to_have_text(re.compile("completed|failed"), timeout=120_000)
+    final = status_of(service, batch_id)
+    assert final["failed_items"] > 0 and final["completed_items"] > 0, final
+
+    preview = page.locator("#preview table.preview")
+    expect(preview.locator("thead th")).to_have_text(["#", *header, "label", "confidence", "confidence_source", "status", "error"])
+    expect(preview.locator("tbody tr")).to_have_count(20)
+    expect(preview.locator("tbody tr").first.locator("td")).to_contain_text(["0", *rows[0]])
+    page.click("#preview button:text('Next →')")
+    expect(page.locator("#preview-range")).to_have_text("items 21–40 of 60")
+    expect(preview.locator("tbody tr").first.locator("td").nth(1)).to_have_text("r-20")
+
+    summary = httpx.get(f"{service}/api/batches/{batch_id}/summary", timeout=30).json()
+    counts = {c["value"]: c["items"] for c in summary["values"][0]["counts"]}
+    assert sum(counts.values()) == final["completed_items"]
+    chart = page.locator(".value-chart[data-field=label]")
+    for label, items in counts.items():
+        expect(chart.locator(f".bar-row[data-value='{label}'] .bar-count")).to_contain_text(f"{items:,}")
+    expect(page.locator(".rate-chart polyline")).to_have_count(1)
+
+    groups = page.locator("#error-groups tbody tr")
+    expect(groups).to_have_count(len(summary["errors"]))
+    first = summary["errors"][0]
+    expect(groups.first.locator("td").nth(0)).to_have_text(first["type"])
+    expect(groups.first.locator("td").nth(1)).to_have_text(f"{first['items']:,}")
+
+    screenshot = tmp_path / "dashboard.png"
+    page.screenshot(path=screenshot, full_page=True)
+    if SCREENSHOT:
+        shutil.copyfile(screenshot, SCREENSHOT)

@@ -1,0 +1,170 @@
+"""The columns of a batch's output, and stored output rows turned into them (pure Polars).
+
+A stored output row (what `BatchStore.iter_output_frames` yields) has index, id,
+content, metadata, status, result (JSON text), error_type, error_message,
+attempts, cached. `OutputShape.flat` turns a frame of them into typed columns:
+
+    with input:     <input columns...>, <result fields...>, status, error_type, error_message,
+                    index, attempts, cached
+    without input:  index, id, status, <result fields...>, error_type, error_message, attempts, cached
+
+The result fields come from the operation, not from the results, so completed
+and failed rows, and a field no item produced, always have the same columns. A
+name that an earlier column already holds gets a prefix (`result_` for a result
+field, `_` for the others): the input's own columns keep theirs.
+
+Nothing is built per row: every column is one expression over the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+# Type tags of input columns (loaders.input_columns) and result fields.
+DTYPES = {
+    "string": pl.String, "json": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
+    "list[string]": pl.List(pl.String), "list[int]": pl.List(pl.Int64), "list[float]": pl.List(pl.Float64),
+    "list[bool]": pl.List(pl.Boolean),
+}
+STATUS_COLUMNS = ("status", "error_type", "error_message")
+TAIL_COLUMNS = ("index", "attempts", "cached")
+_SCHEMA_TYPES = {"string": "string", "integer": "int", "number": "float", "boolean": "bool"}
+
+
+def result_fields(schema: dict | None, keys: list[str] | None, expect_json: bool) -> list[dict]:
+    """The result fields of an operation: [{"name", "key", "type", "categorical"}]; key None is the whole result.
+
+    categorical: the values are from a fixed set (an enum; of a list's items for a list).
+
+    From its JSON schema's properties (typed), else its required keys (as text),
+    else one `result` column: the text of a plain answer, or the JSON of any other.
+    """
+    properties = (schema or {}).get("properties")
+    if properties:
+        return [{"name": name, "key": name, "type": type_of_schema(spec), "categorical": _categorical(spec)}
+                for name, spec in properties.items()]
+    if keys:
+        return [{"name": name, "key": name, "type": "json", "categorical": False} for name in keys]
+    return [{"name": "result", "key": None, "type": "json" if expect_json else "string", "categorical": False}]
+
+
+def _categorical(spec: dict) -> bool:
+    return "enum" in spec or "enum" in (spec.get("items") or {})
+
+
+def type_of_schema(spec: dict) -> str:
+    """The type tag of a JSON schema (the subset AgentFlow sends); json for anything else."""
+    if "enum" in spec and "type" not in spec:
+        return "string" if all(isinstance(value, str) for value in spec["enum"]) else "json"
+    kinds = spec.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else [kind for kind in kinds or [] if kind != "null"]
+    if len(kinds) != 1:
+        return "json"
+    if kinds[0] == "array":
+        inner = type_of_schema(spec.get("items") or {})
+        return f"list[{inner}]" if f"list[{inner}]" in DTYPES else "json"
+    return _SCHEMA_TYPES.get(kinds[0], "json")
+
+
+@dataclass(frozen=True)
+class OutputShape:
+    """Which columns the output has: the input's (none for the narrow shape) and the result's."""
+
+    input_columns: tuple[dict, ...]
+    result_fields: tuple[dict, ...]
+
+    @classmethod
+    def of(cls, input_columns: list[dict] | None, result_fields: list[dict]) -> "OutputShape":
+        return cls(tuple(input_columns or ()), tuple(result_fields))
+
+    @property
+    def with_input(self) -> bool:
+        return bool(self.input_columns)
+
+    def names(self) -> list[str]:
+        """The output's column names, in order."""
+        return [name for name, _ in self._columns()]
+
+    def schema(self) -> pl.Schema:
+        """The output's column names and types (what an output of no rows has)."""
+        return self.flat(pl.DataFrame(schema=STORED_SCHEMA)).schema
+
+    def flat(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Stored output rows as the output's typed columns."""
+        return rows.select(expr.alias(name) for name, expr in self._columns())
+
+    def input_struct(self) -> pl.Expr:
+        """The input columns as one struct (a JSON record's "input"), under their own names."""
+        return pl.struct(input_expr(column).alias(column["name"]) for column in self.input_columns)
+
+    def _columns(self) -> list[tuple[str, pl.Expr]]:
+        inputs = [(column["name"], input_expr(column)) for column in self.input_columns]
+        results = [(field["name"], result_expr(field)) for field in self.result_fields]
+        status = [(name, pl.col(name)) for name in STATUS_COLUMNS]
+        tail = [(name, pl.col(name)) for name in TAIL_COLUMNS]
+        if self.with_input:
+            ordered = [(inputs, ""), (results, "result_"), (status + tail, "_")]
+        else:
+            head = [("index", pl.col("index")), ("id", pl.col("id")), ("status", pl.col("status"))]
+            errors = [(name, pl.col(name)) for name in STATUS_COLUMNS[1:]]
+            ordered = [(head, "_"), (results, "result_"), (errors + tail[1:], "_")]
+        return _unique(ordered)
+
+
+# The stored output rows' columns (see the module docstring).
+STORED_SCHEMA = {
+    "index": pl.Int64, "id": pl.String, "content": pl.String, "metadata": pl.String, "status": pl.String,
+    "result": pl.String, "error_type": pl.String, "error_message": pl.String, "attempts": pl.Int32,
+    "cached": pl.Boolean,
+}
+
+
+def input_expr(column: dict) -> pl.Expr:
+    """An input column's values: content and id as stored, a metadata key out of the metadata's JSON."""
+    if column["role"] != "metadata":
+        return typed(pl.col(column["role"]), column["type"])
+    key = column.get("key", column["name"])
+    if "\\" in key:  # JSONPath cannot name it: decoded as the one field of a struct (a scalar type)
+        dtype = DTYPES[column["type"]]
+        return pl.col("metadata").str.json_decode(pl.Struct({key: dtype})).struct.field(key)
+    return typed(pl.col("metadata").str.json_path_match(json_path(key)), column["type"])
+
+
+def result_expr(field: dict) -> pl.Expr:
+    """A result field's values out of the result's JSON (null when the item has no result)."""
+    return typed(pl.col("result").str.json_path_match(json_path(field["key"])), field["type"])
+
+
+def typed(text: pl.Expr, kind: str) -> pl.Expr:
+    """JSON text of values (strings unquoted, as json_path_match gives them) as the type `kind` names."""
+    if kind in ("string", "json"):
+        return text
+    if kind == "bool":
+        return pl.when(text == "true").then(True).when(text == "false").then(False).otherwise(None)
+    if kind.startswith("list["):
+        # Decoded as floats and cast: an integer answer may be written 2.0.
+        inner = DTYPES[kind].inner
+        decoded = text.str.json_decode(pl.List(pl.Float64 if inner.is_numeric() else inner))
+        return decoded.cast(DTYPES[kind], strict=False)
+    return text.cast(DTYPES[kind], strict=False)
+
+
+def json_path(key: str | None) -> str:
+    """The JSONPath of an object's key (quotes escaped; Polars' JSONPath cannot name a key with a backslash)."""
+    if key is None:
+        return "$"
+    return "$['" + key.replace("'", "\\'") + "']"
+
+
+def _unique(groups: list[tuple[list[tuple[str, pl.Expr]], str]]) -> list[tuple[str, pl.Expr]]:
+    taken: set[str] = set()
+    columns = []
+    for group, prefix in groups:
+        for name, expr in group:
+            while name in taken:
+                name = (prefix or "_") + name
+            taken.add(name)
+            columns.append((name, expr))
+    return columns

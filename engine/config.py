@@ -29,6 +29,7 @@ class ProviderConfig:
     json_schema: bool = True  # supports response_format json_schema (strict)
     logprobs: bool = False
     simulated: bool = False
+    max_concurrency: int | None = None  # requests in flight; None: found adaptively
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _openai_provider(env: Mapping[str, str]) -> ProviderConfig:
 
 
 def _extra_providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
-    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, json_schema?, logprobs?}}."""
+    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, json_schema?, logprobs?, max_concurrency?}}."""
     raw = env.get("AGENTFLOW_PROVIDERS", "").strip()
     if not raw:
         return {}
@@ -139,7 +140,18 @@ def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
         limits=Limits(spec.get("rpm"), spec.get("tpm")),
         json_schema=bool(spec.get("json_schema", True)),
         logprobs=bool(spec.get("logprobs", False)),
+        max_concurrency=_max_concurrency(name, spec.get("max_concurrency")),
     )
+
+
+def _max_concurrency(name: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"AGENTFLOW_PROVIDERS: {name}.max_concurrency must be a positive integer, not {value!r}"
+        )
+    return value
 
 
 def _prices(raw: str) -> PriceTable:

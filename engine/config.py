@@ -31,6 +31,7 @@ class ProviderConfig:
     dialect: str = "auto"  # one of DIALECTS
     logprobs: bool = False
     simulated: bool = False
+    max_concurrency: int | None = None  # requests in flight; None: found adaptively
 
     @property
     def json_schema(self) -> bool:
@@ -128,7 +129,8 @@ def _openai_provider(env: Mapping[str, str]) -> ProviderConfig:
 
 
 def _extra_providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
-    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, dialect?, json_schema?, logprobs?}}."""
+    """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, dialect?, json_schema?, logprobs?,
+    max_concurrency?}}."""
     raw = env.get("AGENTFLOW_PROVIDERS", "").strip()
     if not raw:
         return {}
@@ -149,6 +151,7 @@ def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
         limits=Limits(spec.get("rpm"), spec.get("tpm")),
         dialect=_dialect(name, spec),
         logprobs=bool(spec.get("logprobs", False)),
+        max_concurrency=_max_concurrency(name, spec.get("max_concurrency")),
     )
 
 
@@ -162,6 +165,16 @@ def _dialect(name: str, spec: dict) -> str:
     if "json_schema" in spec:
         return "json_schema" if spec["json_schema"] else "json_object"
     return "auto"
+
+
+def _max_concurrency(name: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"AGENTFLOW_PROVIDERS: {name}.max_concurrency must be a positive integer, not {value!r}"
+        )
+    return value
 
 
 def _prices(raw: str) -> PriceTable:

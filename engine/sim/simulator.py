@@ -58,6 +58,7 @@ class SimulatorConfig:
     logprobs: bool = False
     seed: int | None = None
     api_key: str | None = None
+    slots: int | None = None  # answer this many calls at once, queue the rest (a self-hosted server)
 
     def __post_init__(self):
         self.rpm = self.rpm or None
@@ -70,6 +71,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be a number >= 0")
         if any(getattr(self, name) > 1 for name in RATES):
             raise ValueError("error_rate, hang_rate and bad_json_rate must be between 0 and 1")
+        if self.slots is not None and (type(self.slots) is not int or self.slots < 1):
+            raise ValueError("slots must be an integer >= 1")
 
     def to_argv(self) -> list[str]:
         """The command-line flags of `main` that recreate this config."""
@@ -221,6 +224,7 @@ class _Simulator:
         self.config = config
         self.limits = _Limits(config.rpm, config.tpm)
         self.rng = random.Random(config.seed)  # faults: per request, not per content
+        self.slots = asyncio.Semaphore(config.slots) if config.slots else None
 
     def _authorized(self, request: Request) -> bool:
         key = self.config.api_key
@@ -249,7 +253,10 @@ class _Simulator:
             return self._rate_limited(*refusal, body["model"], charge)
         self.stats.enter()
         try:
-            return await self._answer(body, content, prompt_tokens)
+            if self.slots is None:
+                return await self._answer(body, content, prompt_tokens)
+            async with self.slots:  # beyond the slots, calls wait: latency climbs
+                return await self._answer(body, content, prompt_tokens)
         finally:
             self.stats.leave()
 
@@ -372,6 +379,7 @@ _OPTIONS = [  # (field, type, help) of the command line; defaults come from Simu
     ("bad_json_rate", float, "share of JSON answers truncated"),
     ("seed", int, "seed of the fault draws"),
     ("api_key", str, "require 'Authorization: Bearer <key>'"),
+    ("slots", int, "answer at most this many calls at once; the rest queue"),
 ]
 
 

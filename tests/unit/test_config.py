@@ -56,6 +56,16 @@ def test_a_providers_dialect_is_configured_or_found_and_json_schema_stays_a_syno
         Settings.from_env({"AGENTFLOW_PROVIDERS": '{"x": {"base_url": "http://e/v1", "dialect": "tgi"}}'})
 
 
+def test_max_concurrency_pins_a_provider_or_is_refused_with_its_field():
+    pinned = Settings.from_env({"AGENTFLOW_PROVIDERS": '{"local": {"base_url": "http://h/v1", "max_concurrency": 4}}'})
+    assert pinned.resolve("local/m")[0].max_concurrency == 4
+    adaptive = Settings.from_env({"AGENTFLOW_PROVIDERS": '{"local": {"base_url": "http://h/v1"}}'})
+    assert adaptive.resolve("local/m")[0].max_concurrency is None
+    for bad in ("0", "-2", '"4"', "true", "1.5"):
+        with pytest.raises(ConfigurationError, match="local.max_concurrency must be a positive integer"):
+            Settings.from_env({"AGENTFLOW_PROVIDERS": '{"local": {"base_url": "http://h/v1", "max_concurrency": %s}}' % bad})
+
+
 def test_simulator_routing_and_bad_values():
     settings = Settings.from_env({}).with_simulator("http://127.0.0.1:8300/v1")
     provider, model = settings.resolve(None)

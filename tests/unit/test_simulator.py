@@ -177,6 +177,32 @@ def test_config_rejects_unknown_fields_and_bad_values(payload):
 def test_command_line_recreates_the_config(monkeypatch):
     served = []
     monkeypatch.setattr(simulator, "serve", lambda config, host, port: served.append((config, host, port)))
-    config = SimulatorConfig(rpm=60, tpm=1000, latency_ms=5, error_rate=0.1, logprobs=True, seed=3, api_key="k")
+    config = SimulatorConfig(rpm=60, tpm=1000, latency_ms=5, error_rate=0.1, logprobs=True, seed=3, api_key="k",
+                             slots=4)
     simulator.main(["--port", "9999", *config.to_argv()])
     assert served == [(config, "127.0.0.1", 9999)]
+
+
+def test_calls_beyond_the_slots_queue():
+    import asyncio
+    import time
+
+    import httpx
+
+    app = create_simulator_app(SimulatorConfig(latency_ms=50, slots=2))
+
+    async def six_at_once() -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as http:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(http.post(URL, json=body()) for _ in range(6)))
+            assert all(answer.status_code == 200 for answer in answers)
+            return time.monotonic() - started
+
+    assert asyncio.run(six_at_once()) >= 0.15  # three waves of two: a sleep is never shorter
+
+
+def test_slots_must_be_a_positive_integer():
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="slots"):
+            SimulatorConfig(slots=bad)

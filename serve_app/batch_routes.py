@@ -12,7 +12,7 @@ from engine.errors import InvalidRequest
 from engine.models import BatchList, controls_of, items_count_error, parse_batch_request
 from serve_app.auth import Authenticator
 from serve_app.batch_create import BatchCreation
-from serve_app.endpoint import api_endpoint, read_json
+from serve_app.endpoint import api_endpoint, chunks_in_thread, read_json
 from serve_app.limits import BodyLimit
 
 MEDIA_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
@@ -91,7 +91,7 @@ def batch_routes(creation: BatchCreation, auth: Authenticator, max_body_bytes: i
         batch_id = request.path_params["batch_id"]
         chunks = await asyncio.to_thread(batches.output, batch_id, owner, fmt, offset, limit, include_input)
         headers = {"content-disposition": f'attachment; filename="{batch_id}.{fmt}"'} if fmt != "json" else {}
-        return StreamingResponse(_in_thread(chunks), media_type=MEDIA_TYPES[fmt], headers=headers)
+        return StreamingResponse(chunks_in_thread(chunks), media_type=MEDIA_TYPES[fmt], headers=headers)
 
     @api_endpoint
     async def summary(request: Request):
@@ -107,13 +107,3 @@ def batch_routes(creation: BatchCreation, auth: Authenticator, max_body_bytes: i
         Route("/api/batches/{batch_id}/cancel", cancel, methods=["POST"]),
         Route("/api/batches/{batch_id}/retry", retry, methods=["POST"]),
     ]
-
-
-async def _in_thread(chunks):
-    """Produce the export's chunks off the event loop (reading Parquet, formatting)."""
-    iterator = iter(chunks)
-    while True:
-        chunk = await asyncio.to_thread(next, iterator, None)
-        if chunk is None:
-            return
-        yield chunk

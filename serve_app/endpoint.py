@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 
@@ -32,3 +33,13 @@ def api_endpoint(handler):
             return error_response(request, exc)
 
     return endpoint
+
+
+async def chunks_in_thread(chunks):
+    """A response body's chunks, each produced off the event loop (reading Parquet or a file, formatting)."""
+    iterator = iter(chunks)
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, None)
+        if chunk is None:
+            return
+        yield chunk

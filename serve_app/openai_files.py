@@ -20,7 +20,7 @@ from starlette.routing import Route, request_response
 
 from engine.errors import InvalidRequest, PayloadTooLarge
 from serve_app.auth import Authenticator
-from serve_app.endpoint import api_endpoint
+from serve_app.endpoint import api_endpoint, chunks_in_thread
 from serve_app.limits import BodyLimit
 from serve_app.multipart import FormReader, boundary_of
 
@@ -147,7 +147,7 @@ def file_routes(openai: "OpenAIBatches", auth: Authenticator) -> list[Route]:
     async def content(request: Request):
         owner = auth.owner_of(request)
         chunks = await asyncio.to_thread(openai.content, request.path_params["file_id"], owner)
-        return StreamingResponse(_in_thread(chunks), media_type="application/jsonl")
+        return StreamingResponse(chunks_in_thread(chunks), media_type="application/jsonl")
 
     @api_endpoint
     async def delete(request: Request):
@@ -163,13 +163,3 @@ def file_routes(openai: "OpenAIBatches", auth: Authenticator) -> list[Route]:
         Route("/v1/files/{file_id}", delete, methods=["DELETE"]),
         Route("/v1/files/{file_id}/content", content, methods=["GET"]),
     ]
-
-
-async def _in_thread(chunks):
-    """Read the next chunk off the event loop (the store's Parquet, a file on disk)."""
-    iterator = iter(chunks)
-    while True:
-        chunk = await asyncio.to_thread(next, iterator, None)
-        if chunk is None:
-            return
-        yield chunk

@@ -10,6 +10,9 @@ valid for the requested `response_format` (see `engine.sim.content`). The
 Control endpoints (no auth): `GET /sim/stats`, `POST /sim/reset`,
 `POST /sim/config`, `GET /healthz`. Nothing is logged per request: the
 simulator must keep up with throughput benchmarks.
+
+Its config and flags are engine.sim.config; its rate limits, engine.sim.limits;
+its counters, engine.sim.stats.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import uvicorn
@@ -35,54 +38,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.prompt.tokens import estimate_prompt_tokens, estimate_text_tokens
-from engine.provider.ratelimit import TokenBucket
+from engine.sim.config import CLI_OPTIONS, SimulatorConfig
 from engine.sim.content import generate_content, token_logprobs, truncate_json
+from engine.sim.limits import Limits, reset_duration
+from engine.sim.stats import Stats
 
 MODEL_ID = "sim/gpt-4.1-mini"
 FORMATS = ("text", "json_object", "json_schema")
-RATES = ("error_rate", "hang_rate", "bad_json_rate")
-
-
-@dataclass
-class SimulatorConfig:
-    """How the simulator behaves; `rpm`/`tpm` of None (or 0) mean unlimited."""
-
-    rpm: float | None = None
-    tpm: float | None = None
-    latency_ms: float = 200
-    latency_jitter_ms: float = 0
-    error_rate: float = 0.0
-    hang_rate: float = 0.0
-    hang_seconds: float = 30
-    bad_json_rate: float = 0.0
-    logprobs: bool = False
-    seed: int | None = None
-    api_key: str | None = None
-    slots: int | None = None  # answer this many calls at once, queue the rest (a self-hosted server)
-
-    def __post_init__(self):
-        self.rpm = self.rpm or None
-        self.tpm = self.tpm or None
-        for name in ("rpm", "tpm", "latency_ms", "latency_jitter_ms", "hang_seconds", *RATES):
-            value = getattr(self, name)
-            if value is None and name in ("rpm", "tpm"):
-                continue
-            if type(value) not in (int, float) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0")
-        if any(getattr(self, name) > 1 for name in RATES):
-            raise ValueError("error_rate, hang_rate and bad_json_rate must be between 0 and 1")
-        if self.slots is not None and (type(self.slots) is not int or self.slots < 1):
-            raise ValueError("slots must be an integer >= 1")
-
-    def to_argv(self) -> list[str]:
-        """The command-line flags of `main` that recreate this config."""
-        argv: list[str] = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None and value is not False:
-                flag = "--" + f.name.replace("_", "-")
-                argv += [flag] if value is True else [flag, str(value)]
-        return argv
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
@@ -122,107 +84,14 @@ def _request_error(body: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def _duration(seconds: float) -> str:
-    """OpenAI's reset format: "250ms", "1s", "1m30s"."""
-    if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{round(seconds, 3):g}s"
-    return f"{int(seconds // 60)}m{round(seconds % 60, 3):g}s"
-
-
-def _bucket(per_minute: float) -> TokenBucket:
-    burst = max(1.0, per_minute / 60)
-    return TokenBucket(per_minute / 60, burst, time.monotonic, level=burst)
-
-
-class _Limits:
-    """Requests and tokens buckets holding one second of the per-minute limits, starting full."""
-
-    def __init__(self, rpm: float | None, tpm: float | None):
-        self.rows = [(name, limit, _bucket(limit)) for name, limit in (("requests", rpm), ("tokens", tpm)) if limit]
-
-    def admit(self, tokens: int) -> tuple[str, float] | None:
-        """Charge both buckets and return None, or (refusing limit, seconds to wait) charging nothing."""
-        amounts = {"requests": 1, "tokens": tokens}
-        refusal = None
-        for name, _, bucket in self.rows:
-            # A call larger than the burst passes once the bucket is full, leaving it in debt.
-            wait = bucket.seconds_until(min(amounts[name], bucket.capacity))
-            if wait > 0 and (refusal is None or wait > refusal[1]):
-                refusal = (name, wait)
-        if refusal is None:
-            for name, _, bucket in self.rows:
-                bucket.reserve(amounts[name])
-        return refusal
-
-    def headers(self) -> dict[str, str]:
-        out = {}
-        for name, limit, bucket in self.rows:
-            level = bucket.level
-            out[f"x-ratelimit-limit-{name}"] = str(int(limit)) if limit == int(limit) else str(limit)
-            out[f"x-ratelimit-remaining-{name}"] = str(max(0, int(level)))
-            out[f"x-ratelimit-reset-{name}"] = _duration((bucket.capacity - level) / bucket.rate)
-        return out
-
-
-class _Stats:
-    """Counters and a per-second timeline since the last reset."""
-
-    COUNTERS = ("requests", "accepted", "rate_limited", "server_errors", "hangs", "bad_json",
-                "prompt_tokens", "completion_tokens", "max_in_flight")
-
-    def __init__(self):
-        self.in_flight = 0  # live state, not a counter: a reset must not make it negative
-        self.reset()
-
-    def reset(self) -> None:
-        self.counts = dict.fromkeys(self.COUNTERS, 0)
-        self.origin = time.monotonic()
-        self.seconds: dict[int, list[int]] = {}  # second -> [accepted, rate_limited, in_flight_max]
-
-    def _row(self) -> list[int]:
-        second = int(time.monotonic() - self.origin)
-        row = self.seconds.get(second)
-        if row is None:
-            row = self.seconds[second] = [0, 0, 0]
-        return row
-
-    def rate_limited(self) -> None:
-        self.counts["rate_limited"] += 1
-        self._row()[1] += 1
-
-    def enter(self) -> None:
-        self.in_flight += 1
-        self.counts["accepted"] += 1
-        self.counts["max_in_flight"] = max(self.counts["max_in_flight"], self.in_flight)
-        row = self._row()
-        row[0] += 1
-        row[2] = max(row[2], self.in_flight)
-
-    def leave(self) -> None:
-        row = self._row()  # also marks the seconds in which calls were only waiting
-        row[2] = max(row[2], self.in_flight)
-        self.in_flight -= 1
-
-    def snapshot(self) -> dict:
-        last = max(self.seconds, default=-1)
-        timeline = []
-        for second in range(last + 1):
-            accepted, limited, peak = self.seconds.get(second, (0, 0, 0))
-            timeline.append({"second": second, "accepted": accepted, "rate_limited": limited,
-                             "in_flight_max": peak})
-        return {**self.counts, "in_flight": self.in_flight, "timeline": timeline}
-
-
 class _Simulator:
     def __init__(self, config: SimulatorConfig):
-        self.stats = _Stats()
+        self.stats = Stats()
         self._apply(config)
 
     def _apply(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.limits = _Limits(config.rpm, config.tpm)
+        self.limits = Limits(config.rpm, config.tpm)
         self.rng = random.Random(config.seed)  # faults: per request, not per content
         self.slots = asyncio.Semaphore(config.slots) if config.slots else None
 
@@ -264,7 +133,7 @@ class _Simulator:
         self.stats.rate_limited()
         unit = "requests per min (RPM)" if limit == "requests" else "tokens per min (TPM)"
         message = (f"Rate limit reached for {model} on {unit}: requested "
-                   f"{1 if limit == 'requests' else charge}. Please try again in {_duration(wait)}.")
+                   f"{1 if limit == 'requests' else charge}. Please try again in {reset_duration(wait)}.")
         headers = {**self.limits.headers(), "retry-after": str(max(1, math.ceil(wait))),
                    "retry-after-ms": str(math.ceil(wait * 1000))}
         return _error(429, message, kind=limit, code="rate_limit_exceeded", headers=headers)
@@ -319,7 +188,7 @@ class _Simulator:
         except (ValueError, TypeError) as exc:  # TypeError: the body is not an object
             return _error(400, str(exc))
         if (config.rpm, config.tpm) != (self.config.rpm, self.config.tpm):
-            self.limits = _Limits(config.rpm, config.tpm)
+            self.limits = Limits(config.rpm, config.tpm)
         if config.seed != self.config.seed:
             self.rng = random.Random(config.seed)
         self.config = config
@@ -368,21 +237,6 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8300) ->
                 access_log=False, timeout_graceful_shutdown=1)
 
 
-_OPTIONS = [  # (field, type, help) of the command line; defaults come from SimulatorConfig
-    ("rpm", float, "requests per minute (0 or absent: unlimited)"),
-    ("tpm", float, "tokens per minute (0 or absent: unlimited)"),
-    ("latency_ms", float, "delay of every admitted call"),
-    ("latency_jitter_ms", float, "plus a uniform random delay up to this"),
-    ("error_rate", float, "share of calls answered 500"),
-    ("hang_rate", float, "share of calls delayed by --hang-seconds"),
-    ("hang_seconds", float, None),
-    ("bad_json_rate", float, "share of JSON answers truncated"),
-    ("seed", int, "seed of the fault draws"),
-    ("api_key", str, "require 'Authorization: Bearer <key>'"),
-    ("slots", int, "answer at most this many calls at once; the rest queue"),
-]
-
-
 def main(argv: list[str] | None = None) -> None:
     """`agentflow simulator` / `python -m engine.sim.simulator`."""
     parser = argparse.ArgumentParser(prog="agentflow simulator",
@@ -390,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8300)
     defaults = SimulatorConfig()
-    for name, kind, help_text in _OPTIONS:
+    for name, kind, help_text in CLI_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name), help=help_text)
     parser.add_argument("--logprobs", action="store_true", help="answer logprobs=true requests with logprobs")
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the launcher) is gone")

@@ -29,7 +29,8 @@ delivery never changes an answer, and a retry of failed items can turn
 `failed` (or `cancelled`) into `completed`, never the reverse.
 
 The frames of outcome rows (schema, checks, that rule) are engine.store.outcome_rows;
-the file writes and reads, engine.store.files.
+the file writes and reads, engine.store.files; the results files' names and
+windowed reads, engine.store.result_reads.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ from engine.store.files import (
     LOG_SUFFIX,
     SpanCache,
     file_lock,
-    scan_results,
     thread_lock,
     write_atomic,
     write_input,
@@ -66,7 +66,13 @@ from engine.store.outcome_rows import (
     OUTPUT_ROW_COLUMNS,
     outcome_frame,
     output_records,
-    winners,
+)
+from engine.store.result_reads import (
+    joined_windows,
+    ordered_result_files,
+    result_windows,
+    seq_of,
+    winning_records,
 )
 from engine.store.results_log import ResultsLog
 from loaders import rechunk
@@ -78,7 +84,6 @@ COMPACT_ROWS = 100_000  # indexes merged at a time by compact()
 
 _BATCH_ID = re.compile(r"batch_[A-Za-z0-9_-]{8,64}")
 _WRITER = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_RESULT_FILE = re.compile(r"(?:part-(\d+)-([A-Za-z0-9_-]+)\.parquet|log-(\d+)-([A-Za-z0-9_-]+)\.aflog)")
 
 
 def new_batch_id() -> str:
@@ -242,7 +247,7 @@ class BatchStore:
         A Series, not a set: 8 bytes an index instead of ~60, and `iter_input(skip=...)`
         filters with it vectorised; `i in series` and `len()` still work.
         """
-        kept = _winners(self._result_files(batch_id))
+        kept = winning_records(self._result_files(batch_id))
         if not include_failed:
             kept = kept.filter(pl.col("status") != "failed")
         return kept.select("index").collect()["index"]
@@ -250,7 +255,7 @@ class BatchStore:
     def counts(self, batch_id: str) -> dict:
         """Deduplicated completed/failed/cancelled counts and the winning records' tokens."""
         out = {status: 0 for status in ITEM_STATUSES} | {"prompt_tokens": 0, "completion_tokens": 0}
-        kept = _winners(self._result_files(batch_id))
+        kept = winning_records(self._result_files(batch_id))
         tokens = ("prompt_tokens", "completion_tokens")
         for row in kept.group_by("status").agg(pl.len(), *map(pl.sum, tokens)).collect().iter_rows(named=True):
             out[row["status"]] = row["len"]
@@ -276,7 +281,7 @@ class BatchStore:
             spans = self._spans.spans(files)
             end = max((last for _, _, last in spans), default=-1) + 1
             windows = self._result_windows(batch_id, 0, end, COMPACT_ROWS, spans)
-            seq = _seq_of(files[-1]) + 1
+            seq = seq_of(files[-1]) + 1
             write_atomic(results / f"part-{seq:08d}-compact.parquet", lambda f: write_outcome_parquet(f, windows))
             self._next_seq[batch_id] = seq + 1
             for file in reversed(files):
@@ -313,7 +318,7 @@ class BatchStore:
 
     def scan_winners(self, batch_id: str) -> pl.LazyFrame:
         """Every item's winning record (OUTCOME_SCHEMA), lazily; collect it at once (a compaction moves files)."""
-        return _winners(self._result_files(batch_id))
+        return winning_records(self._result_files(batch_id))
 
     def scratch_dir(self) -> Path:
         """A directory for temporary files of this store (an export being built)."""
@@ -342,14 +347,13 @@ class BatchStore:
 
     def _result_files(self, batch_id: str) -> list[Path]:
         """Results logs and parts in write order (by seq, then writer)."""
-        named = filter(None, map(_RESULT_FILE.fullmatch, self._listdir(batch_id, "results")))
-        return [self._path(batch_id) / "results" / name for _, _, name in sorted(map(_order, named))]
+        return ordered_result_files(self._path(batch_id) / "results", self._listdir(batch_id, "results"))
 
     def _seq(self, batch_id: str) -> int:
         """The next results file's seq: listed once, then counted here (one writing process per batch)."""
         if batch_id not in self._next_seq:
             files = self._result_files(batch_id)
-            self._next_seq[batch_id] = _seq_of(files[-1]) + 1 if files else 0
+            self._next_seq[batch_id] = seq_of(files[-1]) + 1 if files else 0
         return self._next_seq[batch_id]
 
     def _log(self, batch_id: str, writer: str) -> ResultsLog:
@@ -370,54 +374,16 @@ class BatchStore:
             return os.listdir(self._path(batch_id) / sub)
         except FileNotFoundError:
             raise NotFound(f"no batch {batch_id}", field="batch_id") from None
-
     def _joined_windows(self, batch_id: str, offset: int, limit: int | None, chunk_rows: int,
                         input_columns: tuple[str, ...], columns: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         """Input rows [offset, offset+limit) joined with their winning results, `chunk_rows` at a time."""
         total = self.read_meta(batch_id).get("total_items", 0)
         start, end = max(offset, 0), total if limit is None else min(total, offset + limit)
-        inputs = pl.scan_parquet(self._input_parts(batch_id)) if end > start else None
+        inputs = self._input_parts(batch_id) if end > start else []
         windows = self._result_windows(batch_id, start, end, chunk_rows)
-        for low, results in zip(range(start, end, chunk_rows), windows):
-            window = pl.col("index").is_between(low, min(low + chunk_rows, end), closed="left")
-            rows = inputs.filter(window).select(input_columns).collect()
-            frame = rows.join(results, on="index", how="left", maintain_order="left").with_columns(
-                pl.col("status").fill_null("pending"), pl.col("attempts").fill_null(0),
-                pl.col("cached").fill_null(False))
-            yield frame.select(columns)
+        return joined_windows(inputs, windows, start, end, chunk_rows, input_columns, columns)
 
     def _result_windows(self, batch_id: str, low: int, high: int, rows: int,
                         spans: list | None = None) -> Iterator[pl.DataFrame]:
-        """Winning records with index in [low, high), sorted, one frame per `rows` indexes.
-
-        A window reads only the files whose index range meets it: the coordinator
-        writes in roughly index order, so one or two.
-        """
-        for start in range(low, high, rows):
-            end = min(start + rows, high)
-            for _ in range(3):
-                try:
-                    spans = spans or self._spans.spans(self._result_files(batch_id))
-                    files = [path for path, first, last in spans if first < end and last >= start]
-                    frame = _winners(files, pl.col("index").is_between(start, end, closed="left")).collect()
-                    break
-                except FileNotFoundError:  # a compaction removed the parts listed: list again
-                    spans = None
-            else:
-                raise RuntimeError(f"the results of {batch_id} kept changing while being read")
-            yield frame
-
-
-def _winners(files: list[Path], where: pl.Expr | None = None) -> pl.LazyFrame:
-    """One record per index by the module's rule, sorted by index."""
-    return winners([scan_results(path) for path in files], where)
-
-
-def _order(match: re.Match) -> tuple[int, str, str]:
-    """(seq, writer, file name) of a results file name matched by _RESULT_FILE."""
-    seq, writer = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-    return int(seq), writer, match.group(0)
-
-
-def _seq_of(path: Path) -> int:
-    return _order(_RESULT_FILE.fullmatch(path.name))[0]
+        """Winning records with index in [low, high), sorted, one frame per `rows` indexes."""
+        return result_windows(lambda: self._result_files(batch_id), self._spans, batch_id, low, high, rows, spans)

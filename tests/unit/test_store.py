@@ -9,12 +9,12 @@ from engine.errors import NotFound
 from engine.outcome import ItemStatus, Outcome, ReuseSource
 from engine.store.batch_store import (
     BatchStore,
-    _winners,
     new_batch_id,
     validate_batch_id,
 )
 from engine.store.files import write_parquet
 from engine.store.outcome_rows import outcomes_frame
+from engine.store.result_reads import winning_records as _winners
 
 
 def items(n: int, start: int = 0) -> pl.DataFrame:

@@ -25,7 +25,8 @@ import httpx2
 import polars as pl
 
 from engine.models import LabelParams
-from engine.prompt.operations import build_messages, prepare, request_body
+from engine.prompt.exchange import build_messages, request_body
+from engine.prompt.operations import prepare
 from engine.provider.client import retry_after_seconds
 from engine.provider.ratelimit import TokenBucket
 

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import free_port, percentile, start_service, write_results  # noqa: E402
 from engine.models import LabelParams  # noqa: E402
-from engine.prompt.operations import build_messages, prepare, request_body  # noqa: E402
+from engine.prompt.exchange import build_messages, request_body  # noqa: E402
+from engine.prompt.operations import prepare  # noqa: E402
 from engine.sim.process import SimulatorProcess  # noqa: E402
 from engine.sim.simulator import SimulatorConfig  # noqa: E402
 

@@ -16,7 +16,7 @@
     └── OutputParseError            the answer is not valid for the schema
 
 Foreign exceptions (httpx, json, pydantic) are translated into this tree at one
-boundary each: `client.py` for transport, `operations.py` for parsing, and
+boundary each: `client.py` for transport, `exchange.py` for parsing, and
 `invalid_request_of` here for a pydantic ValidationError of the caller's input
 (shared by the SDK and the HTTP service).
 

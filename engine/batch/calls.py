@@ -11,7 +11,8 @@ from typing import Protocol
 
 from engine.config import Settings
 from engine.outcome import Outcome
-from engine.prompt.operations import OperationPlan, prepare
+from engine.prompt.operations import prepare
+from engine.prompt.plan import OperationPlan
 from engine.provider.caller import Caller
 from engine.target import Target
 

@@ -15,7 +15,7 @@ from typing import Callable
 from engine.batch.calls import CallerPool
 from engine.batch.window import InFlightWindow
 from engine.outcome import Outcome
-from engine.prompt.operations import OperationPlan
+from engine.prompt.plan import OperationPlan
 from engine.target import Target
 
 log = logging.getLogger("agentflow.coordinator")

@@ -21,7 +21,8 @@ import polars as pl
 
 from engine.errors import AgentFlowError
 from engine.outcome import ItemStatus, Outcome, ReuseSource
-from engine.prompt.operations import OperationPlan, build_messages, request_body
+from engine.prompt.exchange import build_messages, request_body
+from engine.prompt.plan import OperationPlan
 from engine.target import Target
 
 CACHE_SCHEMA = {"key": pl.Binary, "result": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64}

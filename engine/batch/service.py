@@ -34,7 +34,8 @@ from engine.models import (
     DryRunEstimate,
     params_of,
 )
-from engine.prompt.operations import OperationPlan, build_messages
+from engine.prompt.exchange import build_messages
+from engine.prompt.plan import OperationPlan
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.store.batch_store import validate_batch_id
 from loaders import result_fields

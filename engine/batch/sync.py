@@ -14,7 +14,7 @@ from engine.config import Settings
 from engine.errors import InvalidRequest
 from engine.models import ItemsMixin, params_of
 from engine.outcome import Outcome
-from engine.prompt.operations import OperationPlan
+from engine.prompt.plan import OperationPlan
 from engine.target import Target
 
 

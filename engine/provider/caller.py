@@ -27,13 +27,13 @@ from engine.errors import (
     is_retryable,
 )
 from engine.outcome import ItemStatus, Outcome
-from engine.prompt.operations import (
-    OperationPlan,
+from engine.prompt.exchange import (
     build_messages,
     parse_result,
     repair_messages,
     request_body,
 )
+from engine.prompt.plan import OperationPlan
 from engine.prompt.tokens import estimate_prompt_tokens
 from engine.provider.client import ChatClient, Completion
 from engine.provider.dialects import (

@@ -24,7 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from engine.config import ProviderConfig, Settings
 from engine.limits import Limits
 from engine.outcome import Outcome
-from engine.prompt.operations import OperationPlan
+from engine.prompt.plan import OperationPlan
 from engine.provider.factory import build_caller
 from engine.provider.leases import Grant, LocalLimiterBackend
 from engine.target import Target

@@ -7,7 +7,8 @@ import pytest
 from engine.errors import OutputParseError
 from engine.models import EnrichParams, LabelParams
 from engine.prompt.coerce import coerce
-from engine.prompt.operations import parse_result, prepare
+from engine.prompt.exchange import parse_result
+from engine.prompt.operations import prepare
 
 LABEL = prepare("label", LabelParams(categories=["positive", "negative", "mixed"]))
 MULTI = prepare("label", LabelParams(categories=["billing", "shipping"], multi_label=True))

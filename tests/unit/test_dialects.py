@@ -4,7 +4,8 @@ import pytest
 
 from engine.config import DIALECTS
 from engine.models import ExtractParams, LabelParams
-from engine.prompt.operations import build_messages, prepare, request_body
+from engine.prompt.exchange import build_messages, request_body
+from engine.prompt.operations import prepare
 from engine.provider.dialects import (
     DISCOVERY_ORDER,
     SCHEMA_IN_PROMPT,

@@ -8,8 +8,9 @@ from engine.batch import openai_format as fmt
 from engine.batch.openai_batches import check_request, routed_model
 from engine.batch.openai_objects import batch_object, result_file
 from engine.errors import InvalidRequest
-from engine.prompt.operations import parse_result, prepare, request_body
 from engine.models import ChatParams
+from engine.prompt.exchange import parse_result, request_body
+from engine.prompt.operations import prepare
 
 URL = "/v1/chat/completions"
 

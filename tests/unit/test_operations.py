@@ -10,14 +10,14 @@ from engine.models import (
     RunParams,
     SummarizeParams,
 )
-from engine.prompt.operations import (
+from engine.prompt.exchange import (
     build_messages,
-    extraction_keys,
     parse_result,
-    prepare,
     repair_messages,
     request_body,
 )
+from engine.prompt.fields import extraction_keys
+from engine.prompt.operations import prepare
 
 
 def label_plan(**kw):

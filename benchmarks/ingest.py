@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 import polars as pl
-import psutil
-import ray  # also puts Ray's bundled psutil on sys.path
+import ray  # first: it puts Ray's bundled psutil on sys.path
+import psutil  # noqa: I001 (after ray, see above)
 from ray import serve
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -86,6 +86,9 @@ class ResponseFormat(StrictModel):
         return self
 
 
+ANSWER_KEYS = ("model", "confidence")  # what a cascade's sync entries add to each answer
+
+
 class CascadeSpec(StrictModel):
     """A cheap model answers every item; the items it is unsure of go to a strong model."""
 
@@ -216,6 +219,9 @@ class EnrichParams(OperationParams):
             raise InvalidRequest(f"runtime_categories names unknown fields: {', '.join(unknown)}",
                                  field="runtime_categories")
         for number, f in enumerate(self.fields):
+            if self.cascade is not None and f.name in ANSWER_KEYS:
+                raise InvalidRequest(f"a cascade's answers carry {f.name!r}: give the field another name",
+                                     field=f"fields.{number}.name")
             if f.type == "categorical" and not (runtime.get(f.name) or f.valid_values):
                 raise InvalidRequest(f"categorical field {f.name!r} needs valid_values or runtime_categories",
                                      field=f"fields.{number}.valid_values")

@@ -14,6 +14,10 @@ from engine.outcome import ItemStatus, Outcome
 from engine.pricing import PriceTable
 
 
+# What a status or a sync response shows of a ledger (engine.responses.CascadeStatus).
+CASCADE_FIGURES = ("models", "threshold", "sample_items", "escalated_items", "cost", "strong_only_cost")
+
+
 def sample_indexes(total: int, size: int, seed: str) -> list[int]:
     """`size` item indexes (all of them if fewer), drawn at random but the same for the same seed."""
     return sorted(random.Random(seed).sample(range(total), min(size, total)))

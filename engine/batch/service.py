@@ -19,7 +19,7 @@ import polars as pl
 
 from engine.batch import output as batch_output
 from engine.batch.calls import CallerPool, cascade_targets, plan_request
-from engine.batch.cascade_routing import CascadeLedger, cascade_cost_range
+from engine.batch.cascade_routing import CASCADE_FIGURES, CascadeLedger, cascade_cost_range
 from engine.batch.coordinator import Coordinator
 from engine.batch.coordinator import input_items as frame_items
 from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
@@ -278,5 +278,4 @@ def public_status(batch_id: str, meta: dict) -> dict:
 def _cascade_status(ledger: dict | None) -> dict | None:
     if not ledger:
         return None
-    return {name: ledger[name] for name in ("models", "threshold", "sample_items", "escalated_items", "cost",
-                                            "strong_only_cost")}
+    return {name: ledger[name] for name in CASCADE_FIGURES}

@@ -106,3 +106,16 @@ def test_a_cascade_batch_shows_its_figures_and_a_dry_run_its_cost_range(client):
     lines = client.get(f"/api/batches/{created['batch_id']}/output?format=jsonl").text.splitlines()
     first = json.loads(lines[0])
     assert first["model"] in ("sim/gpt-4.1", "sim/gpt-4.1-nano") and first["confidence"] is not None
+
+
+def test_an_uploaded_file_takes_a_cascade_as_a_json_field(client):
+    rows = "review\n" + "".join(f"review {i} was fine\n" for i in range(40))
+    form = {"operation": "classify", "categories": ",".join(CATEGORIES), "dry_run": "true",
+            "cascade": json.dumps({**CASCADE, "sample": 10})}
+    estimate = client.post("/api/files", data=form, files={"file": ("reviews.csv", rows.encode())}).json()
+    assert estimate["total_items"] == 40 and estimate["model"] == "strong/gpt-4.1"
+    low, high = estimate["cascade_cost_range"]
+    assert 0 < low < high == estimate["estimated_cost"]
+    bad = client.post("/api/files", data={**form, "cascade": json.dumps({**CASCADE, "sample": 0})},
+                      files={"file": ("reviews.csv", rows.encode())})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "cascade.sample"

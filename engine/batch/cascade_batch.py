@@ -36,10 +36,11 @@ from engine.target import Target
 
 
 class CascadeBatch:
-    def __init__(self, batch_id: str, spec: CascadeSpec, plan: OperationPlan, cheap: Target, strong: Target,
-                 ledger: CascadeLedger, dispatch: Dispatcher, emit: Callable[[list[Outcome]], None],
-                 stopping: Callable[[], bool]):
-        self.batch_id, self.spec, self.plan = batch_id, spec, plan
+    """One batch's cascade: `learn` on its sample, then `send` the rest, shard by shard."""
+
+    def __init__(self, spec: CascadeSpec, plan: OperationPlan, cheap: Target, strong: Target, ledger: CascadeLedger,
+                 dispatch: Dispatcher, emit: Callable[[list[Outcome]], None], stopping: Callable[[], bool]):
+        self.spec, self.plan = spec, plan
         self.cheap, self.strong, self.ledger = cheap, strong, ledger
         self._dispatch, self._emit, self._stopping = dispatch, emit, stopping
 

@@ -130,8 +130,7 @@ class Coordinator:
         cheap, strong = cascade_targets(self._settings, spec)
         ledger = CascadeLedger.from_meta((cheap.display_model, strong.display_model), meta.get("cascade"))
         self._progress.cost_of = partial(ledger.cost, self._settings.prices)
-        return CascadeBatch(self.batch_id, spec, plan, cheap, strong, ledger, self._dispatch, self._emit,
-                            self._should_stop)
+        return CascadeBatch(spec, plan, cheap, strong, ledger, self._dispatch, self._emit, self._should_stop)
 
     async def _send_all(self, plan, target, retrying: bool, total: int) -> None:
         """Every item without a terminal result (or, on a retry, a failed one) is answered or sent."""

@@ -7,7 +7,7 @@ The OpenAPI document is generated from these. Sync endpoints take
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from engine.responses import (  # noqa: F401 - the API's models, all in this one
     BatchState,
     BatchStatus,
     BatchSummary,
+    CascadeStatus,
     DryRunEstimate,
     ErrorBody,
     ErrorGroup,
@@ -85,14 +86,44 @@ class ResponseFormat(StrictModel):
         return self
 
 
+ANSWER_KEYS = ("model", "confidence")  # what a cascade's sync entries add to each answer
+
+
+class CascadeSpec(StrictModel):
+    """A cheap model answers every item; the items it is unsure of go to a strong model."""
+
+    models: list[str] = Field(min_length=2, max_length=2, description="[cheap, strong], each provider/model.")
+    target_agreement: float = Field(
+        default=0.95, gt=0, lt=1, description="The share of answers that must agree with the strong model's.")
+    sample: int = Field(default=200, ge=1, le=100_000, description="Items both models answer, to learn the threshold.")
+
+    @field_validator("models")
+    @classmethod
+    def _two_models(cls, value: list[str]) -> list[str]:
+        if value[0] == value[1]:
+            raise ValueError("the cheap and the strong model must differ")
+        return value
+
+
 class OperationParams(StrictModel):
     """Fields every operation accepts."""
+
+    cascades: ClassVar[bool] = False  # whether the operation takes a `cascade` (label and enrich)
 
     model: str | None = Field(default=None, description="provider/model, e.g. openai/gpt-4.1-mini")
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=128_000)
     system_prompt: str | None = Field(default=None, max_length=100_000)
     user_prompt_template: str | None = Field(default=None, max_length=100_000)
+    cascade: CascadeSpec | None = Field(default=None, description="Label and enrich: a cheap model, then a strong one.")
+
+    @model_validator(mode="after")
+    def _cascade_alone(self) -> "OperationParams":
+        if self.cascade is not None and not self.cascades:
+            raise InvalidRequest("cascade works on label and enrich only", field="cascade")
+        if self.cascade is not None and self.model is not None:
+            raise InvalidRequest("give model or cascade, not both: the cascade names its two models", field="model")
+        return self
 
 
 class Category(StrictModel):
@@ -105,6 +136,7 @@ CategoryName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class LabelParams(OperationParams):
+    cascades: ClassVar[bool] = True
     categories: list[Union[CategoryName, Category]] = Field(
         min_length=1, max_length=5_000, json_schema_extra={"uniqueItems": True}
     )
@@ -169,6 +201,7 @@ class EnrichField(StrictModel):
 
 
 class EnrichParams(OperationParams):
+    cascades: ClassVar[bool] = True
     fields: list[EnrichField] = Field(min_length=1, max_length=200)
     runtime_categories: dict[str, list[str]] | None = None
     include_context: bool = False
@@ -186,6 +219,9 @@ class EnrichParams(OperationParams):
             raise InvalidRequest(f"runtime_categories names unknown fields: {', '.join(unknown)}",
                                  field="runtime_categories")
         for number, f in enumerate(self.fields):
+            if self.cascade is not None and f.name in ANSWER_KEYS:
+                raise InvalidRequest(f"a cascade's answers carry {f.name!r}: give the field another name",
+                                     field=f"fields.{number}.name")
             if f.type == "categorical" and not (runtime.get(f.name) or f.valid_values):
                 raise InvalidRequest(f"categorical field {f.name!r} needs valid_values or runtime_categories",
                                      field=f"fields.{number}.valid_values")

@@ -23,6 +23,25 @@ class ItemError(BaseModel):
     message: str
 
 
+def _absent_if_none(value: Any) -> bool:
+    """For fields the JSON leaves out when they are None (as the API has always answered)."""
+    return value is None
+
+
+class CascadeStatus(BaseModel):
+    """What a cascade decided and spent (a batch's status, a sync response)."""
+
+    models: list[str] = Field(description="[cheap, strong].")
+    threshold: float | None = Field(
+        description="The cheap model's answers at or above this confidence were kept; null: none qualified "
+                    "(or not learned yet), the strong model answers.")
+    sample_items: int = Field(description="Items both models answered to learn the threshold.")
+    escalated_items: int = Field(description="Items past the sample sent to the strong model.")
+    cost: float | None = Field(description="USD spent on both models (estimate).")
+    strong_only_cost: float | None = Field(
+        description="USD the strong model alone would have cost: each kept answer's tokens at its price.")
+
+
 class SyncResponse(BaseModel):
     results: list[dict[str, Any]] = Field(
         description="One entry per item, in order: the result fields, or {\"error\": {...}}."
@@ -30,11 +49,8 @@ class SyncResponse(BaseModel):
     model: str
     usage: Usage
     estimated_cost: float | None = Field(default=None, description="USD, from usage and the price table.")
-
-
-def _absent_if_none(value: Any) -> bool:
-    """For fields the JSON leaves out when they are None (as the API has always answered)."""
-    return value is None
+    cascade: CascadeStatus | None = Field(default=None, exclude_if=_absent_if_none,
+                                          description="A cascade's threshold and costs (only with cascade).")
 
 
 class ErrorBody(BaseModel):
@@ -83,6 +99,8 @@ class BatchStatus(BaseModel):
                                description="Why a batch was cancelled (only while cancelling or cancelled).")
     error: ErrorBody | None = Field(default=None, exclude_if=_absent_if_none,
                                     description="Why a failed batch failed.")
+    cascade: CascadeStatus | None = Field(default=None, exclude_if=_absent_if_none,
+                                          description="A cascade batch's threshold, escalations and costs.")
 
 
 class DryRunEstimate(BaseModel):
@@ -93,6 +111,9 @@ class DryRunEstimate(BaseModel):
     estimated_input_tokens: int
     estimated_output_tokens: int
     estimated_cost: float | None
+    cascade_cost_range: list[float] | None = Field(
+        default=None, exclude_if=_absent_if_none,
+        description="A cascade's [lowest, highest] cost: cheap on all and strong on the sample, up to both on all.")
 
 
 class BatchList(BaseModel):
@@ -107,6 +128,8 @@ class OutputRecord(BaseModel):
     error: ItemError | None = None
     attempts: int = 0
     cached: bool = False
+    model: str | None = Field(default=None, description="The model that answered (as the provider names it).")
+    confidence: float | None = Field(default=None, description="The answer's confidence, where known.")
     input: dict[str, Any] | None = Field(
         default=None, exclude_if=_absent_if_none,
         description="The item's input columns under their own names (a batch made from rows, unless "

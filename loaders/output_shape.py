@@ -117,7 +117,7 @@ class OutputShape:
 STORED_SCHEMA = {
     "index": pl.Int64, "id": pl.String, "content": pl.String, "metadata": pl.String, "status": pl.String,
     "result": pl.String, "error_type": pl.String, "error_message": pl.String, "attempts": pl.Int32,
-    "cached": pl.Boolean,
+    "cached": pl.Boolean, "model": pl.String, "confidence": pl.Float64,
 }
 
 

@@ -27,7 +27,7 @@ from serve_app.upload_target import UploadTarget
 
 FORM_FIELD_LIMIT = 1024 * 1024
 MAX_FORM_FIELDS = 100
-JSON_FIELDS = ("fields", "runtime_categories", "response_format", "categories")
+JSON_FIELDS = ("fields", "runtime_categories", "response_format", "categories", "cascade")
 LIST_FIELDS = ("categories", "metadata_columns")
 BOOL_FIELDS = ("multi_label", "include_context", "include_rationale", "dry_run", "cache")
 COLUMN_FIELDS = ("content_column", "id_column", "metadata_columns")

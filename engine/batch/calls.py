@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from engine.config import Settings
+from engine.errors import ConfigurationError, InvalidRequest
+from engine.models import CascadeSpec
 from engine.outcome import Outcome
 from engine.prompt.operations import prepare
 from engine.prompt.plan import OperationPlan
@@ -32,6 +34,19 @@ class LocalCallerPool:
 
 
 def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
-    """The operation's plan and the provider and model it goes to."""
+    """The operation's plan and the provider and model it goes to (a cascade's: its strong model)."""
+    if params.cascade is not None:
+        return prepare(operation, params), cascade_targets(settings, params.cascade)[1]
     provider, model = settings.resolve(params.model)
     return prepare(operation, params), Target(provider, model)
+
+
+def cascade_targets(settings: Settings, cascade: CascadeSpec) -> tuple[Target, Target]:
+    """The cascade's (cheap, strong) targets; InvalidRequest naming `cascade.models.<i>` for one unknown."""
+    targets = []
+    for number, name in enumerate(cascade.models):
+        try:
+            targets.append(Target(*settings.resolve(name)))
+        except ConfigurationError as exc:
+            raise InvalidRequest(exc.message, field=f"cascade.models.{number}") from None
+    return targets[0], targets[1]

@@ -16,9 +16,14 @@ import asyncio
 import json
 import logging
 import time
+from functools import partial
 from typing import Callable
 
-from engine.batch.calls import CallerPool, plan_request
+import polars as pl
+
+from engine.batch.calls import CallerPool, cascade_targets, plan_request
+from engine.batch.cascade_batch import CascadeBatch
+from engine.batch.cascade_routing import CascadeLedger, sample_indexes
 from engine.batch.dispatch import Dispatcher, chunks
 from engine.batch.progress import Progress
 from engine.batch.reuse import ResponseCache, Reuse
@@ -61,6 +66,7 @@ class Coordinator:
         self._reuse: Reuse | None = None  # made for the batch's plan, once its meta is read
         self._unwritten: list[Outcome] = []  # flushed to the store every FLUSH_SECONDS
         self._cancel_reason: str | None = None
+        self._cascade: CascadeBatch | None = None  # a cascade batch's flow (engine/batch/cascade_batch.py)
 
     # ---- control ------------------------------------------------------------
 
@@ -89,12 +95,15 @@ class Coordinator:
         try:
             params = PARAMS[meta["operation"]].model_validate(meta["params"])
             plan, target = plan_request(self._settings, meta["operation"], params)
+            if params.cascade is not None:
+                self._cascade = self._cascade_of(meta, params.cascade, plan)
         except AgentFlowError as exc:
             return await self._finish("failed", error=exc.to_dict())
         await self._resume(meta, plan, target)
         reporter = asyncio.create_task(self._report_progress())
         try:
-            await self._send_all(plan, target, retrying=bool(meta.get("retry_requested")))
+            await self._send_all(plan, target, retrying=bool(meta.get("retry_requested")),
+                                 total=meta.get("total_items", 0))
         finally:
             reporter.cancel()
         await self._flush()
@@ -117,14 +126,28 @@ class Coordinator:
             changes["started_at"] = time.time()
         await asyncio.to_thread(self._store.update_meta, self.batch_id, **changes)
 
-    async def _send_all(self, plan, target, retrying: bool) -> None:
+    def _cascade_of(self, meta: dict, spec, plan) -> CascadeBatch:
+        cheap, strong = cascade_targets(self._settings, spec)
+        ledger = CascadeLedger.from_meta((cheap.display_model, strong.display_model), meta.get("cascade"))
+        self._progress.cost_of = partial(ledger.cost, self._settings.prices)
+        return CascadeBatch(spec, plan, cheap, strong, ledger, self._dispatch, self._emit, self._should_stop)
+
+    async def _send_all(self, plan, target, retrying: bool, total: int) -> None:
         """Every item without a terminal result (or, on a retry, a failed one) is answered or sent."""
         done = await asyncio.to_thread(self._store.done_indexes, self.batch_id, not retrying)
+        cascade = self._cascade
+        if cascade is not None and not cascade.ledger.learned:  # a cascade's first step: its sample
+            sample = await asyncio.to_thread(self._sample_items, total, cascade.spec.sample)
+            learned = await cascade.learn(sample, set(done.filter(done.is_in([i["index"] for i in sample]))))
+            done = done.append(pl.Series("index", sorted(learned), dtype=pl.Int64))
         shards = await asyncio.to_thread(self._store.iter_input, self.batch_id, shard_size=SHARD_SIZE, skip=done)
         while not self.cancelling:
             items = await asyncio.to_thread(self._next_items, shards)
             if items is None:
                 break
+            if cascade is not None:
+                await cascade.send(items)
+                continue
             answered, to_send = await self._reuse.sort(items)
             self._emit(answered)
             for chunk in chunks(to_send):
@@ -134,6 +157,25 @@ class Coordinator:
                     break
                 self._dispatch.launch(plan, target, chunk)
         await self._dispatch.drain()
+
+    def _sample_items(self, total: int, size: int) -> list[dict]:
+        """A cascade's sample, drawn at random seeded by the batch id: one pass over the input."""
+        wanted = pl.Series("index", sample_indexes(total, size, self.batch_id), dtype=pl.Int64).implode()
+        items = []
+        for frame in self._store.iter_input(self.batch_id, shard_size=SHARD_SIZE):
+            items += input_items(frame.filter(pl.col("index").is_in(wanted)))
+        return items
+
+    def _should_stop(self) -> bool:
+        self._check_stops()
+        return self.cancelling
+
+    def _snapshot(self) -> dict:
+        """The progress fields of the meta (and a cascade's ledger)."""
+        snapshot = self._progress.snapshot()
+        if self._cascade is not None:
+            snapshot["cascade"] = self._cascade.ledger.to_meta(self._settings.prices)
+        return snapshot
 
     @staticmethod
     def _next_items(shards) -> list[dict] | None:
@@ -176,7 +218,7 @@ class Coordinator:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             await self._flush()
-            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **self._progress.snapshot())
+            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **self._snapshot())
             if meta.get("cancel_requested") and not self.cancelling:
                 self.cancel(meta.get("cancel_reason") or "cancelled")
 
@@ -191,5 +233,5 @@ class Coordinator:
         self._progress.take_stored(await asyncio.to_thread(self._store.counts, self.batch_id))
         return await asyncio.to_thread(
             self._store.update_meta, self.batch_id, status=status, finished_at=time.time(),
-            retry_requested=False, **self._progress.snapshot(), **extra,
+            retry_requested=False, **self._snapshot(), **extra,
         )

@@ -43,8 +43,10 @@ class Dispatcher:
         while self._tasks and self.in_flight + items > self._window.size:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
-    def launch(self, plan: OperationPlan, target: Target, chunk: list[dict]) -> None:
-        task = asyncio.create_task(self._run_chunk(plan, target, chunk))
+    def launch(self, plan: OperationPlan, target: Target, chunk: list[dict],
+               on_outcomes: Callable[[list[Outcome]], None] | None = None) -> None:
+        """Send `chunk`; its outcomes (in chunk order) go to `on_outcomes`, else to the dispatcher's own."""
+        task = asyncio.create_task(self._run_chunk(plan, target, chunk, on_outcomes or self._on_outcomes))
         self.in_flight += len(chunk)
         self._tasks.add(task)
 
@@ -55,8 +57,8 @@ class Dispatcher:
         task.add_done_callback(done)
 
     async def drain(self) -> None:
-        """Wait for every chunk in flight (cancelled ones included)."""
-        if self._tasks:
+        """Wait for every chunk in flight (cancelled ones included, and those launched meanwhile)."""
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def cancel(self) -> None:
@@ -64,7 +66,8 @@ class Dispatcher:
         for task in list(self._tasks):
             task.cancel()
 
-    async def _run_chunk(self, plan: OperationPlan, target: Target, chunk: list[dict]) -> None:
+    async def _run_chunk(self, plan: OperationPlan, target: Target, chunk: list[dict],
+                         on_outcomes: Callable[[list[Outcome]], None]) -> None:
         for attempt in range(1, CHUNK_RETRIES + 1):
             try:
                 outcomes = await self._pool.run(plan, target, chunk)
@@ -78,4 +81,4 @@ class Dispatcher:
         else:
             outcomes = [Outcome.failed(item, "internal_error", "the item could not be dispatched") for item in chunk]
         self._window.record(len(outcomes), sum(outcome.service_ms for outcome in outcomes) / 1000)
-        self._on_outcomes(outcomes)
+        on_outcomes(outcomes)

@@ -61,6 +61,9 @@ def stored_result_fields(meta: dict) -> list[dict]:
     return fields_of_result(None, columns, expect_json=True)
 
 
+ANSWER_COLUMNS = ("model", "confidence")  # in the JSON and JSONL records only
+
+
 def export(store, batch_id: str, meta: dict, fmt: str, offset: int = 0, limit: int | None = None,
            include_input: bool = True) -> Iterator[bytes]:
     """The output of `batch_id` in `fmt` as bytes pieces (checked by check_output_request first)."""
@@ -76,7 +79,9 @@ def export(store, batch_id: str, meta: dict, fmt: str, offset: int = 0, limit: i
         frames = store.iter_result_frames(batch_id, offset=offset, limit=limit)
         if fmt == "jsonl":
             return iter_jsonl_frames(frames)
-        return iter_csv_frames(frames, result_columns=meta.get("result_columns"))
+        # CSV keeps its columns: a label's own confidence is there, and a second would be renamed.
+        return iter_csv_frames((frame.drop(ANSWER_COLUMNS) for frame in frames),
+                               result_columns=meta.get("result_columns"))
     rows = store.iter_output_frames(batch_id, offset=offset, limit=limit)
     if fmt == "jsonl":
         return iter_jsonl_frames(rows, input_struct=shape.input_struct())

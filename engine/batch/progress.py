@@ -25,6 +25,7 @@ class Progress:
         self._ended_this_run = 0
         self.counts = dict.fromkeys((*STORED, "cached", "folded"), 0)
         self._samples: list[list[float]] = []  # for the dashboard's chart of items/s
+        self.cost_of: Callable[[], float | None] | None = None  # a cascade prices each model's own tokens
 
     def resume(self, meta: dict, stored: dict) -> None:
         """Start from what the batch's meta and the store hold (a first run, a restart or a retry)."""
@@ -61,6 +62,8 @@ class Progress:
 
     def spent(self) -> float | None:
         """The cost of the tokens used so far (None: the model has no price)."""
+        if self.cost_of is not None:
+            return self.cost_of()
         return self._prices.cost(self._model, self.counts["prompt_tokens"], self.counts["completion_tokens"])
 
     def snapshot(self) -> dict:

@@ -18,7 +18,8 @@ from typing import Iterable, Iterator, Protocol
 import polars as pl
 
 from engine.batch import output as batch_output
-from engine.batch.calls import CallerPool, plan_request
+from engine.batch.calls import CallerPool, cascade_targets, plan_request
+from engine.batch.cascade_routing import CASCADE_FIGURES, CascadeLedger, cascade_cost_range
 from engine.batch.coordinator import Coordinator
 from engine.batch.coordinator import input_items as frame_items
 from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
@@ -134,6 +135,9 @@ class BatchService:
         meta = {"operation": operation, "params": params.model_dump(by_alias=True, exclude_none=True),
                 "model": target.display_model,
                 "result_fields": result_fields(plan.schema, list(plan.required_keys), plan.expect_json)}
+        if params.cascade is not None:  # its figures show in the status from the start
+            cheap, strong = cascade_targets(self.settings, params.cascade)
+            meta["cascade"] = CascadeLedger((cheap.display_model, strong.display_model)).to_meta(self.settings.prices)
         return meta, result_columns(plan), metadata_fields(plan)
 
     def create(self, batch_id: str, operation: str, request, frames, owner: str, source: str = "api",
@@ -163,10 +167,16 @@ class BatchService:
                 input_tokens += estimate_prompt_tokens(build_messages(plan, item))
                 total += 1
         output_tokens = total * (plan.max_tokens or plan.completion_estimate)
+        cost = self.settings.prices.cost(target.display_model, input_tokens, output_tokens)
+        cost_range = None
+        if params.cascade is not None:
+            cost_range = cascade_cost_range(self.settings.prices, cascade_targets(self.settings, params.cascade),
+                                            input_tokens, output_tokens, total, params.cascade.sample)
+            cost = None if cost_range is None else cost_range[1]
         return DryRunEstimate(
             dry_run=True, operation=operation, model=target.display_model, total_items=total,
             estimated_input_tokens=input_tokens, estimated_output_tokens=output_tokens,
-            estimated_cost=self.settings.prices.cost(target.display_model, input_tokens, output_tokens),
+            estimated_cost=cost, cascade_cost_range=cost_range,
         ).model_dump(mode="json")
 
     def meta(self, batch_id: str, owner: str) -> dict:
@@ -261,4 +271,11 @@ def public_status(batch_id: str, meta: dict) -> dict:
         cached_items=meta.get("cached_items", 0), folded_items=meta.get("folded_items", 0),
         reason=(meta.get("cancel_reason") or None) if cancelling else None,
         error=meta.get("error") or None,
+        cascade=_cascade_status(meta.get("cascade")),
     ).model_dump(mode="json")
+
+
+def _cascade_status(ledger: dict | None) -> dict | None:
+    if not ledger:
+        return None
+    return {name: ledger[name] for name in CASCADE_FIGURES}

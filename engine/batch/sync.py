@@ -7,7 +7,9 @@ the other items to a caller pool (`engine.batch.calls`).
 
 from __future__ import annotations
 
-from engine.batch.calls import CallerPool, plan_request
+from engine.batch.calls import CallerPool, cascade_targets, plan_request
+from engine.batch.cascade_routing import CASCADE_FIGURES, CascadeLedger
+from engine.batch.cascade_sync import run_cascade
 from engine.batch.results import answering_model, sync_entry, usage_of
 from engine.batch.reuse import ResponseCache, Reuse
 from engine.config import Settings
@@ -61,6 +63,8 @@ class SyncService:
         plan, target = plan_request(self.settings, operation, params)
         items = [{"index": i, **item.model_dump(exclude_none=True)} for i, item in enumerate(request.items)]
         check_template_fields(plan, items)
+        if params.cascade is not None:
+            return await self._cascade(operation, plan, params.cascade, items)
         use_cache = self.settings.cache_default if request.cache is None else request.cache
         outcomes = await self._outcomes(plan, target, items, use_cache)
         model = answering_model(outcomes, target.display_model)
@@ -70,4 +74,18 @@ class SyncService:
             "model": model,
             "usage": usage,
             "estimated_cost": self.settings.prices.cost(model, usage["prompt_tokens"], usage["completion_tokens"]),
+        }
+
+    async def _cascade(self, operation: str, plan: OperationPlan, spec, items: list[dict]) -> dict:
+        """A cascade's answers: each entry says which model answered and with what confidence."""
+        cheap, strong = cascade_targets(self.settings, spec)
+        ledger = CascadeLedger((cheap.display_model, strong.display_model))
+        outcomes = await run_cascade(self.pool, plan, cheap, strong, items, spec, ledger)
+        figures = ledger.to_meta(self.settings.prices)
+        return {
+            "results": [{**sync_entry(operation, o), "model": o.model, "confidence": o.confidence} for o in outcomes],
+            "model": strong.display_model,
+            "usage": usage_of(outcomes),
+            "estimated_cost": figures["cost"],
+            "cascade": {name: figures[name] for name in CASCADE_FIGURES},
         }

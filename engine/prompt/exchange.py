@@ -102,8 +102,8 @@ def request_body(plan: OperationPlan, model: str, messages: list[dict], logprobs
     if plan.operation == "chat":
         return {**passthrough_body(item), "model": model}
     body: dict[str, Any] = {"model": model, "messages": messages}
-    if plan.operation == "label" and logprobs_supported:
-        body["logprobs"] = True  # the label's own probability beats a self-reported number
+    if plan.operation in ("label", "enrich") and logprobs_supported:
+        body["logprobs"] = True  # the answer's own probability beats a self-reported number
     if plan.response_format:
         body["response_format"] = plan.response_format
     if plan.temperature is not None:

@@ -27,6 +27,7 @@ from engine.errors import (
     is_retryable,
 )
 from engine.outcome import ItemStatus, Outcome
+from engine.prompt.confidence import answer_confidence
 from engine.prompt.exchange import (
     build_messages,
     parse_result,
@@ -89,7 +90,9 @@ class Caller:
         try:
             async with self._slots:
                 result, completion = await self._attempt_until_valid(plan, target, item, tally)
-            outcome = Outcome(item.get("index"), ItemStatus.COMPLETED, result, model=completion.model)
+            outcome = Outcome(item.get("index"), ItemStatus.COMPLETED, result, model=completion.model,
+                              confidence=answer_confidence(plan.operation, result, completion.content,
+                                                           completion.logprobs))
         except AgentFlowError as exc:
             outcome = Outcome.failed(item, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a bug must fail this item, not its neighbours

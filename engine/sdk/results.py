@@ -15,15 +15,17 @@ import polars as pl
 from engine.errors import InvalidRequest
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
-FIXED_COLUMNS = ("index", "id", "status")
+FIXED_COLUMNS = ("index", "id", "status", "model")
 ERROR_COLUMNS = ("error_type", "error_message")
 
 
 def results_frame(records: Iterable[dict]) -> pl.DataFrame:
-    """One row per record: index, id, status, the result's fields, error_type, error_message.
+    """One row per record: index, id, status, the result's fields, model, confidence, error_type, error_message.
 
     A result that is an object gives one column per field (nested objects as
     JSON text); any other result (a summary's text) is the `result` column.
+    `model` is the model that answered; `confidence` the answer's (a label's
+    own confidence field is already that column).
     """
     rows = list(records)
     results = [r.get("result") for r in rows]
@@ -35,12 +37,16 @@ def results_frame(records: Iterable[dict]) -> pl.DataFrame:
         for name in names:
             column = name if name not in FIXED_COLUMNS + ERROR_COLUMNS else f"result_{name}"
             fields[column] = [v.get(name) if v else None for v in results]
+    answered = {"model": pl.Series("model", [r.get("model") for r in rows], pl.String)}
+    if "confidence" not in fields:
+        answered["confidence"] = pl.Series("confidence", [r.get("confidence") for r in rows], pl.Float64)
     errors = [r.get("error") or {} for r in rows]
     columns = {
         "index": pl.Series("index", [r["index"] for r in rows], pl.Int64),
         "id": pl.Series("id", [r.get("id") for r in rows], pl.String),
         "status": pl.Series("status", [r["status"] for r in rows], pl.String),
         **{name: _column(name, values) for name, values in fields.items()},
+        **answered,
         "error_type": pl.Series("error_type", [e.get("type") for e in errors], pl.String),
         "error_message": pl.Series("error_message", [e.get("message") for e in errors], pl.String),
     }

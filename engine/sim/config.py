@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from engine.sim.noise import parse_noise
+
 RATES = ("error_rate", "hang_rate", "bad_json_rate")
 
 
@@ -23,6 +25,7 @@ class SimulatorConfig:
     seed: int | None = None
     api_key: str | None = None
     slots: int | None = None  # answer this many calls at once, queue the rest (a self-hosted server)
+    model_noise: str | None = None  # "name=rate,...": those models answer wrong on a seeded share (engine/sim/noise.py)
 
     def __post_init__(self):
         self.rpm = self.rpm or None
@@ -37,6 +40,11 @@ class SimulatorConfig:
             raise ValueError("error_rate, hang_rate and bad_json_rate must be between 0 and 1")
         if self.slots is not None and (type(self.slots) is not int or self.slots < 1):
             raise ValueError("slots must be an integer >= 1")
+        self.noise = parse_noise(self.model_noise)
+
+    def noise_of(self, model: str) -> float:
+        """The share of wrong answers of `model` (as the request names it; 0 unless configured)."""
+        return self.noise.get(model, self.noise.get(model.split("/", 1)[-1], 0.0))
 
     def to_argv(self) -> list[str]:
         """The command-line flags of `main` that recreate this config."""
@@ -61,4 +69,5 @@ CLI_OPTIONS = [  # (field, type, help) of the command line; defaults come from S
     ("seed", int, "seed of the fault draws"),
     ("api_key", str, "require 'Authorization: Bearer <key>'"),
     ("slots", int, "answer at most this many calls at once; the rest queue"),
+    ("model_noise", str, "name=rate,...: these models answer wrong on a seeded share of items, unsure"),
 ]

@@ -41,6 +41,7 @@ from engine.prompt.tokens import estimate_prompt_tokens, estimate_text_tokens
 from engine.sim.config import CLI_OPTIONS, SimulatorConfig
 from engine.sim.content import generate_content, token_logprobs, truncate_json
 from engine.sim.limits import Limits, reset_duration
+from engine.sim.noise import confident_logprobs, noisy_answer
 from engine.sim.stats import Stats
 
 MODEL_ID = "sim/gpt-4.1-mini"
@@ -114,6 +115,12 @@ class _Simulator:
             content = generate_content(body["messages"], body.get("response_format"))
         except (TypeError, ValueError, AttributeError, KeyError, IndexError):  # a schema we cannot follow
             return _error(400, "Invalid schema for response_format.", param="response_format")
+        rate = self.config.noise_of(body["model"])
+        confidence = None
+        if rate:  # a model configured to be sometimes wrong (and unsure when it is)
+            content, confidence, wrong = noisy_answer(content, _schema_of(body.get("response_format")),
+                                                      body["messages"], body["model"], rate, self.config.seed)
+            self.stats.counts["wrong_answers"] += wrong
         prompt_tokens = estimate_prompt_tokens(body["messages"])
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         charge = prompt_tokens + (max_tokens or estimate_text_tokens(content))
@@ -123,9 +130,9 @@ class _Simulator:
         self.stats.enter()
         try:
             if self.slots is None:
-                return await self._answer(body, content, prompt_tokens)
+                return await self._answer(body, content, prompt_tokens, confidence)
             async with self.slots:  # beyond the slots, calls wait: latency climbs
-                return await self._answer(body, content, prompt_tokens)
+                return await self._answer(body, content, prompt_tokens, confidence)
         finally:
             self.stats.leave()
 
@@ -138,7 +145,8 @@ class _Simulator:
                    "retry-after-ms": str(math.ceil(wait * 1000))}
         return _error(429, message, kind=limit, code="rate_limit_exceeded", headers=headers)
 
-    async def _answer(self, body: dict, content: str, prompt_tokens: int) -> JSONResponse:
+    async def _answer(self, body: dict, content: str, prompt_tokens: int,
+                      confidence: float | None = None) -> JSONResponse:
         config, rng = self.config, self.rng
         delay = config.latency_ms + rng.uniform(0, config.latency_jitter_ms)
         if delay > 0:
@@ -159,7 +167,9 @@ class _Simulator:
         self.stats.counts["completion_tokens"] += completion_tokens
         logprobs = None
         if body.get("logprobs") and config.logprobs:
-            logprobs = {"content": token_logprobs(content, random.Random(content))}
+            tokens = (token_logprobs(content, random.Random(content)) if confidence is None
+                      else confident_logprobs(content, confidence))
+            logprobs = {"content": tokens}
         return JSONResponse(_completion(body["model"], content, logprobs, prompt_tokens, completion_tokens),
                             headers=self.limits.headers())
 
@@ -196,6 +206,12 @@ class _Simulator:
 
     async def healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+
+def _schema_of(response_format: Any) -> dict | None:
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema")
+    return None
 
 
 def _completion(model: str, content: str, logprobs: dict | None, prompt_tokens: int,

@@ -9,7 +9,7 @@ class Stats:
     """Counters and a per-second timeline since the last reset."""
 
     COUNTERS = ("requests", "accepted", "rate_limited", "server_errors", "hangs", "bad_json",
-                "prompt_tokens", "completion_tokens", "max_in_flight")
+                "wrong_answers", "prompt_tokens", "completion_tokens", "max_in_flight")
 
     def __init__(self):
         self.in_flight = 0  # live state, not a counter: a reset must not make it negative

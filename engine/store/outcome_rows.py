@@ -16,13 +16,15 @@ from loaders import parse_json
 OUTCOME_SCHEMA = {
     "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
     "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean,
+    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean, "model": pl.String,
+    "confidence": pl.Float64,
 }
 # A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
-OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
+OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached", "model",
+                  "confidence")
 # The same with the item's input (as loaders.output_shape reads it): what BatchStore.iter_output_frames yields.
 OUTPUT_ROW_COLUMNS = ("index", "id", "content", "metadata", "status", "result", "error_type", "error_message",
-                      "attempts", "cached")
+                      "attempts", "cached", "model", "confidence")
 
 _STATUS = pl.Enum(ITEM_STATUSES)
 
@@ -40,6 +42,8 @@ def outcomes_frame(outcomes: Sequence[Outcome]) -> pl.DataFrame:
         "completion_tokens": [o.completion_tokens for o in outcomes],
         "latency_ms": [o.latency_ms for o in outcomes],
         "cached": [o.reused is ReuseSource.CACHE for o in outcomes],
+        "model": [o.model for o in outcomes],
+        "confidence": [o.confidence for o in outcomes],
     }, schema=OUTCOME_SCHEMA)
 
 
@@ -102,8 +106,8 @@ def output_records(frame: pl.DataFrame) -> list[dict]:
     return [
         {"index": index, "id": id_, "status": status, "result": None if result is None else parse_json(result),
          "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
-         "cached": cached}
-        for index, id_, status, result, kind, message, attempts, cached in rows
+         "cached": cached, "model": model, "confidence": confidence}
+        for index, id_, status, result, kind, message, attempts, cached, model, confidence in rows
     ]
 
 

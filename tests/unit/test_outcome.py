@@ -32,7 +32,7 @@ def test_a_failed_outcome_carries_its_error_and_a_reused_one_costs_nothing():
 def test_outcomes_become_rows_of_the_stored_schema():
     frame = outcomes_frame([
         Outcome(0, ItemStatus.COMPLETED, {"label": "é", "n": [1, None]}, attempts=2, prompt_tokens=5,
-                completion_tokens=1, latency_ms=3.5, reused=ReuseSource.CACHE),
+                completion_tokens=1, latency_ms=3.5, reused=ReuseSource.CACHE, model="sim/m", confidence=0.9),
         Outcome(1, ItemStatus.FAILED, error_type="provider_error", error_message="boom"),
         Outcome(2, ItemStatus.COMPLETED, "text", reused=ReuseSource.FOLD),
     ])
@@ -41,11 +41,13 @@ def test_outcomes_become_rows_of_the_stored_schema():
     assert frame.to_dicts() == [
         {"index": 0, "status": "completed", "result": '{"label":"é","n":[1,null]}', "error_type": None,
          "error_message": None, "attempts": 2, "prompt_tokens": 5, "completion_tokens": 1, "latency_ms": 3.5,
-         "cached": True},
+         "cached": True, "model": "sim/m", "confidence": 0.9},
         {"index": 1, "status": "failed", "result": None, "error_type": "provider_error", "error_message": "boom",
-         "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0.0, "cached": False},
+         "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0.0, "cached": False,
+         "model": None, "confidence": None},
         {"index": 2, "status": "completed", "result": '"text"', "error_type": None, "error_message": None,
-         "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0.0, "cached": False},
+         "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0, "latency_ms": 0.0, "cached": False,
+         "model": None, "confidence": None},
     ]
 
 
@@ -55,4 +57,4 @@ def test_cancelled_rows_for_indexes():
     assert frame.to_dicts()[1] == {
         "index": 9, "status": "cancelled", "result": None, "error_type": "cancelled",
         "error_message": "the batch was cancelled", "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0,
-        "latency_ms": 0.0, "cached": False}
+        "latency_ms": 0.0, "cached": False, "model": None, "confidence": None}

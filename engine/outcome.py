@@ -46,12 +46,13 @@ class Outcome:
     service_ms: float = 0.0  # time spent at the provider (the in-flight window learns from it)
     model: str | None = None  # the model the provider says answered
     reused: ReuseSource | None = None
+    provider: str | None = None  # the configured provider that was called last (a fallback's name when it answered)
 
     def __reduce__(self):
         # A plain tuple of the fields: pickled and unpickled 3x faster than the slots' default state.
         return Outcome, (self.index, self.status, self.result, self.error_type, self.error_message, self.id,
                          self.attempts, self.prompt_tokens, self.completion_tokens, self.latency_ms,
-                         self.service_ms, self.model, self.reused)
+                         self.service_ms, self.model, self.reused, self.provider)
 
     @classmethod
     def failed(cls, item: dict, error_type: str, message: str, status: ItemStatus = ItemStatus.FAILED) -> "Outcome":
@@ -70,4 +71,4 @@ class Outcome:
     def given_to(self, item: dict, source: ReuseSource) -> "Outcome":
         """This answer, reused for `item`: its own index and id, nothing paid."""
         return Outcome(item.get("index"), self.status, self.result, self.error_type, self.error_message,
-                       item.get("id"), model=self.model, reused=source)
+                       item.get("id"), model=self.model, reused=source, provider=self.provider)

@@ -16,13 +16,13 @@ from loaders import parse_json
 OUTCOME_SCHEMA = {
     "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
     "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean,
+    "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean, "provider": pl.String,
 }
 # A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
-OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached")
+OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached", "provider")
 # The same with the item's input (as loaders.output_shape reads it): what BatchStore.iter_output_frames yields.
 OUTPUT_ROW_COLUMNS = ("index", "id", "content", "metadata", "status", "result", "error_type", "error_message",
-                      "attempts", "cached")
+                      "attempts", "cached", "provider")
 
 _STATUS = pl.Enum(ITEM_STATUSES)
 
@@ -40,6 +40,7 @@ def outcomes_frame(outcomes: Sequence[Outcome]) -> pl.DataFrame:
         "completion_tokens": [o.completion_tokens for o in outcomes],
         "latency_ms": [o.latency_ms for o in outcomes],
         "cached": [o.reused is ReuseSource.CACHE for o in outcomes],
+        "provider": [o.provider for o in outcomes],
     }, schema=OUTCOME_SCHEMA)
 
 
@@ -88,7 +89,7 @@ def winners(scans: list[pl.LazyFrame], where: pl.Expr | None = None) -> pl.LazyF
     """
     if not scans:
         return pl.LazyFrame(schema=OUTCOME_SCHEMA)
-    scan = pl.concat(scans)  # rows in write order
+    scan = pl.concat(scans, how="diagonal")  # rows in write order; files written before a column was added lack it
     if where is not None:
         scan = scan.filter(where)
     ranked = scan.sort("index", pl.col("status") != "completed", maintain_order=True)  # stable
@@ -102,8 +103,8 @@ def output_records(frame: pl.DataFrame) -> list[dict]:
     return [
         {"index": index, "id": id_, "status": status, "result": None if result is None else parse_json(result),
          "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
-         "cached": cached}
-        for index, id_, status, result, kind, message, attempts, cached in rows
+         "cached": cached, "provider": provider}
+        for index, id_, status, result, kind, message, attempts, cached, provider in rows
     ]
 
 

@@ -14,7 +14,7 @@ from engine.outcome import Outcome
 from engine.prompt.operations import prepare
 from engine.prompt.plan import OperationPlan
 from engine.provider.caller import Caller
-from engine.target import Target
+from engine.target import Target, with_fallbacks
 
 
 class CallerPool(Protocol):
@@ -32,6 +32,6 @@ class LocalCallerPool:
 
 
 def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
-    """The operation's plan and the provider and model it goes to."""
+    """The operation's plan and the provider and model it goes to (and its fallbacks)."""
     provider, model = settings.resolve(params.model)
-    return prepare(operation, params), Target(provider, model)
+    return prepare(operation, params), with_fallbacks(provider, model, settings.providers)

@@ -1,21 +1,23 @@
 """A circuit breaker per provider: arithmetic only (the clock is passed in).
 
-Closed, calls go to the provider. It opens on an outage (connection errors,
-timeouts, 5xx: at least `min_failures` in the last `window` seconds, and at
-least `bad_ratio` of the calls there) or a 429 storm (at least `storm_429s`
-429s in the window, and `bad_ratio` of the calls). Open, the provider's items
-go to its fallbacks. After `cooldown` seconds it is half-open: one call (the
-probe) is let through; an answer closes it, so the batch goes back to the
-provider, and a failure opens it for another cool-down. A probe that never
-reports (its caller died) is replaced after `probe_timeout`.
+Closed, calls go to the provider. It opens on an outage (`min_failures`
+connection errors, timeouts or 5xx in a row, with no answer between them) or
+a 429 storm (`storm_429s` 429s in a row), the streak within `window` seconds.
+Open, the provider's items go to its fallbacks. After `cooldown` seconds it is
+half-open: one call (the probe) is let through; an answer closes it, so the
+batch goes back to the provider, and a failure opens it for another cool-down.
+A probe that never reports (its caller died) is replaced after `probe_timeout`.
 
-The ratio keeps the ordinary 429s of a well-paced batch (under 2%) and a few
-transient 500s from opening anything: those are the retries' job.
+In a row, not a share of a time window: a busy provider that dies would
+otherwise stay closed until its failures outnumber the answers it gave just
+before. An answer breaks the streak, so the scattered 500s of a flaky provider
+and the few 429s of a well-paced batch are left to the retries. Results come
+in tallies (a process's calls since its last report); a tally's answers are
+taken as earlier than its failures, since a process reports each failure at once.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +29,6 @@ class BreakerPolicy:
     window: float = 10.0
     min_failures: int = 5
     storm_429s: int = 20
-    bad_ratio: float = 0.5
     cooldown: float = 30.0
     probe_timeout: float = 60.0
 
@@ -43,11 +44,6 @@ class Tally:
     def __bool__(self) -> bool:
         return bool(self.answered or self.failed or self.rate_limited)
 
-    def add(self, other: Tally) -> None:
-        self.answered += other.answered
-        self.failed += other.failed
-        self.rate_limited += other.rate_limited
-
 
 class CircuitBreaker:
     """One provider's circuit."""
@@ -55,7 +51,8 @@ class CircuitBreaker:
     def __init__(self, policy: BreakerPolicy, clock: Callable[[], float]):
         self._policy = policy
         self._clock = clock
-        self._events: deque[tuple[float, Tally]] = deque()
+        self._failed = self._limited = 0  # the streak: bad results since the last answer
+        self._streak_at = 0.0  # when the streak began
         self._opened_at: float | None = None  # None: closed
         self._probe_at: float | None = None  # when the half-open probe was let through
 
@@ -87,31 +84,28 @@ class CircuitBreaker:
             else:
                 self._open()
         elif state == CLOSED and tally:
-            self._events.append((self._clock(), tally))
-            if self._tripped():
+            self._extend_streak(tally)
+            if self._failed >= self._policy.min_failures or self._limited >= self._policy.storm_429s:
                 self._open()
         return self.state
 
-    def _tripped(self) -> bool:
-        horizon = self._clock() - self._policy.window
-        while self._events and self._events[0][0] < horizon:
-            self._events.popleft()
-        total = Tally()
-        for _, tally in self._events:
-            total.add(tally)
-        bad = total.failed + total.rate_limited
-        if bad < self._policy.bad_ratio * (bad + total.answered):
-            return False
-        return total.failed >= self._policy.min_failures or total.rate_limited >= self._policy.storm_429s
+    def _extend_streak(self, tally: Tally) -> None:
+        now = self._clock()
+        if tally.answered or now - self._streak_at > self._policy.window:
+            self._failed = self._limited = 0
+        if not (self._failed or self._limited):
+            self._streak_at = now
+        self._failed += tally.failed
+        self._limited += tally.rate_limited
 
     def _open(self) -> None:
         self._opened_at = self._clock()
         self._probe_at = None
-        self._events.clear()
+        self._failed = self._limited = 0
 
     def _close(self) -> None:
         self._opened_at = self._probe_at = None
-        self._events.clear()
+        self._failed = self._limited = 0
 
 
 class Breakers:

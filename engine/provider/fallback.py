@@ -4,8 +4,9 @@
 (engine/provider/breaker.py, kept by one `BreakerBackend`: the breaker actor
 on a cluster). Asking the actor on every call would put a round trip on each
 request, so a process trusts a closed or open state for `refresh` seconds and
-sends the results of its calls with its next question; while a circuit is
-half-open every call reports at once, so one answer closes it.
+sends its calls' answers with its next question; a failure or a 429 is sent
+at once (with the answers before it), and while a circuit is not closed every
+result is, so one answer closes it.
 
 `Fallbacks.run` sends an item to the first provider of its target whose
 circuit admits it; an outage error (engine.errors.is_outage: the retries are
@@ -99,8 +100,11 @@ class Circuits:
 
     async def record(self, name: str, answered: int = 0, failed: int = 0, rate_limited: int = 0) -> None:
         view = self._view(name)
-        view.unreported.add(Tally(answered, failed, rate_limited))
-        if view.state != CLOSED or not self._fresh(view):
+        unreported = view.unreported
+        view.unreported = Tally(unreported.answered + answered, unreported.failed + failed,
+                                unreported.rate_limited + rate_limited)
+        # A failure goes at once, with the answers before it: the breaker counts failures in a row.
+        if failed or rate_limited or view.state != CLOSED or not self._fresh(view):
             await self._report(name, view)
 
     async def _report(self, name: str, view: _View) -> None:

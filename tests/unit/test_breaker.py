@@ -2,7 +2,7 @@
 
 from engine.provider.breaker import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, Breakers, CircuitBreaker, Tally
 
-POLICY = BreakerPolicy(window=10.0, min_failures=5, storm_429s=20, bad_ratio=0.5, cooldown=30.0, probe_timeout=60.0)
+POLICY = BreakerPolicy(window=10.0, min_failures=5, storm_429s=20, cooldown=30.0, probe_timeout=60.0)
 
 
 class Clock:
@@ -26,23 +26,34 @@ def test_an_outage_opens_the_circuit_and_new_items_are_kept_away():
     assert not circuit.admit()
 
 
-def test_a_few_failures_among_many_answers_do_not_open_it():
+def test_a_busy_provider_that_dies_opens_after_a_few_failures_in_a_row():
     circuit, _ = breaker()
-    assert circuit.record(Tally(answered=100, failed=30)) == CLOSED
-    assert circuit.record(Tally(answered=0, failed=60)) == CLOSED  # 90 bad of 190: under half
-    assert circuit.record(Tally(failed=20)) == OPEN  # 110 of 210
+    assert circuit.record(Tally(answered=5000)) == CLOSED  # the answers before it died do not hold it open
+    for _ in range(4):
+        assert circuit.record(Tally(failed=1)) == CLOSED
+    assert circuit.record(Tally(failed=1)) == OPEN
 
 
-def test_failures_older_than_the_window_are_forgotten():
+def test_answers_between_failures_keep_a_flaky_provider_closed():
+    circuit, _ = breaker()
+    for _ in range(100):  # 20% 500s, reported as they come with the answers before each
+        assert circuit.record(Tally(answered=4, failed=1)) == CLOSED
+    assert circuit.record(Tally(answered=3, failed=4)) == CLOSED  # the streak starts after the answers
+    assert circuit.record(Tally(failed=1)) == OPEN
+
+
+def test_failures_further_apart_than_the_window_are_no_streak():
     circuit, clock = breaker()
     circuit.record(Tally(failed=4))
     clock.now += 11
     assert circuit.record(Tally(failed=4)) == CLOSED
+    assert circuit.record(Tally(failed=1)) == OPEN
 
 
 def test_a_429_storm_opens_it_but_the_ordinary_429s_of_a_paced_batch_do_not():
     paced, _ = breaker()
-    assert paced.record(Tally(answered=1000, rate_limited=20)) == CLOSED  # 2%
+    for _ in range(50):
+        assert paced.record(Tally(answered=50, rate_limited=1)) == CLOSED  # 2%
     storm, _ = breaker()
     assert storm.record(Tally(answered=5, rate_limited=19)) == CLOSED  # not yet many
     assert storm.record(Tally(rate_limited=1)) == OPEN
@@ -59,7 +70,7 @@ def test_after_the_cooldown_one_probe_goes_through_and_an_answer_closes_it():
     assert not circuit.admit() and not circuit.admit()  # the others wait for its answer
     assert circuit.record(Tally(answered=1)) == CLOSED
     assert circuit.admit()
-    assert circuit.record(Tally(failed=4)) == CLOSED  # a fresh window: the outage's failures are gone
+    assert circuit.record(Tally(failed=4)) == CLOSED  # a fresh streak: the outage's failures are gone
 
 
 def test_a_failed_probe_opens_it_for_another_cooldown():

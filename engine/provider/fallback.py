@@ -12,8 +12,8 @@ result is, so one answer closes it.
 circuit admits it; an outage error (engine.errors.is_outage: the retries are
 spent, or the circuit opened meanwhile) moves it to the next. The last one is
 always called: with nowhere else to go, its own retries decide.
-Each provider's calls go through its own rate limiter and concurrency, as the
-caller takes them per provider.
+A fallback's calls take the fallback's own lease (rate limiter) and dialect:
+the caller looks both up by the provider it is calling.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import pickle
 import polars as pl
 
 from engine.outcome import ItemStatus, Outcome, ReuseSource
-from engine.store.outcome_rows import OUTCOME_SCHEMA, cancelled_frame, outcome_frame, outcomes_frame
+from engine.store.outcome_rows import OUTCOME_SCHEMA, cancelled_frame, outcome_frame, outcomes_frame, winners
 
 
 def test_an_outcome_crosses_a_pickle_whole():
@@ -60,3 +60,11 @@ def test_cancelled_rows_for_indexes():
         "index": 9, "status": "cancelled", "result": None, "error_type": "cancelled",
         "error_message": "the batch was cancelled", "attempts": 0, "prompt_tokens": 0, "completion_tokens": 0,
         "latency_ms": 0.0, "cached": False, "provider": None}
+
+
+def test_results_written_before_the_provider_column_read_with_it_empty():
+    new = outcomes_frame([Outcome(1, ItemStatus.COMPLETED, "b", provider="backup")])
+    old = outcomes_frame([Outcome(0, ItemStatus.COMPLETED, "a")]).drop("provider")  # a file from before the field
+    rows = winners([old.lazy(), new.lazy()]).collect()
+    assert rows.select("index", "provider").to_dicts() == [{"index": 0, "provider": None},
+                                                           {"index": 1, "provider": "backup"}]

@@ -32,6 +32,9 @@ class ProviderConfig:
     logprobs: bool = False
     simulated: bool = False
     max_concurrency: int | None = None  # requests in flight; None: found adaptively
+    # Where items go while this provider is out (engine/provider/fallback.py), in order:
+    # (provider name, its model name or None for the same model name as asked of this one).
+    fallbacks: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def json_schema(self) -> bool:
@@ -58,6 +61,7 @@ class Settings:
     max_upload_bytes: int = 100 * 1024 * 1024
     prices: PriceTable = field(default_factory=PriceTable)
     cache_default: bool = False
+    fallback_cooldown: float = 30.0  # seconds an open circuit waits before it lets a probe through
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -82,6 +86,7 @@ class Settings:
             max_upload_bytes=_int(env, "AGENTFLOW_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             prices=_prices(env.get("AGENTFLOW_PRICES", "")),
             cache_default=env.get("AGENTFLOW_CACHE", "").strip().lower() in ("1", "true", "yes"),
+            fallback_cooldown=_float(env, "AGENTFLOW_FALLBACK_COOLDOWN", cls.fallback_cooldown),
         )
 
     @property
@@ -130,15 +135,18 @@ def _openai_provider(env: Mapping[str, str]) -> ProviderConfig:
 
 def _extra_providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
     """AGENTFLOW_PROVIDERS: JSON {name: {base_url, api_key_env?, rpm?, tpm?, dialect?, json_schema?, logprobs?,
-    max_concurrency?}}."""
+    max_concurrency?, fallbacks?}}."""
     raw = env.get("AGENTFLOW_PROVIDERS", "").strip()
     if not raw:
         return {}
     try:
         table = json.loads(raw)
-        return {name: _provider(name, spec, env) for name, spec in table.items()}
+        providers = {name: _provider(name, spec, env) for name, spec in table.items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ConfigurationError(f"AGENTFLOW_PROVIDERS is not valid: {exc}") from None
+    for provider in providers.values():
+        _check_fallbacks(provider, {"openai", *providers})
+    return providers
 
 
 def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
@@ -152,7 +160,30 @@ def _provider(name: str, spec: dict, env: Mapping[str, str]) -> ProviderConfig:
         dialect=_dialect(name, spec),
         logprobs=bool(spec.get("logprobs", False)),
         max_concurrency=_max_concurrency(name, spec.get("max_concurrency")),
+        fallbacks=_fallbacks(name, spec.get("fallbacks", [])),
     )
+
+
+def _fallbacks(name: str, value) -> tuple[tuple[str, str | None], ...]:
+    """["other", "local/llama3"]: a provider name (the same model name there), or provider/model."""
+    if not isinstance(value, list) or not all(isinstance(entry, str) and entry.strip("/") for entry in value):
+        raise ConfigurationError(f"AGENTFLOW_PROVIDERS: {name}.fallbacks must be a list of provider names, "
+                                 f"not {value!r}", field=f"AGENTFLOW_PROVIDERS.{name}.fallbacks")
+    entries = []
+    for entry in value:
+        provider, _, model = entry.partition("/")
+        entries.append((provider, model or None))
+    return tuple(entries)
+
+
+def _check_fallbacks(provider: ProviderConfig, known: set[str]) -> None:
+    field = f"AGENTFLOW_PROVIDERS.{provider.name}.fallbacks"
+    for other, _ in provider.fallbacks:
+        if other == provider.name:
+            raise ConfigurationError(f"{field}: provider {provider.name!r} cannot fall back to itself", field=field)
+        if other not in known:
+            raise ConfigurationError(f"{field}: unknown provider {other!r} (known: {', '.join(sorted(known))})",
+                                     field=field)
 
 
 def _dialect(name: str, spec: dict) -> str:

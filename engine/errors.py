@@ -12,7 +12,8 @@
     │   ├── ProviderHTTPError       any other non-2xx answer
     │   │   └── RequestRefused      the provider refused the request body itself (never retried)
     │   ├── ProviderTimeout         no answer within the timeout
-    │   └── ProviderConnectionError the connection failed or was reset
+    │   ├── ProviderConnectionError the connection failed or was reset
+    │   └── ProviderUnavailable     not called: its circuit is open (engine/provider/fallback.py)
     └── OutputParseError            the answer is not valid for the schema
 
 Foreign exceptions (httpx, json, pydantic) are translated into this tree at one
@@ -156,6 +157,12 @@ class ProviderConnectionError(ProviderError):
     code = "provider_connection_error"
 
 
+class ProviderUnavailable(ProviderError):
+    """The provider was not called: it is out (its circuit is open), and the item goes to a fallback."""
+
+    code = "provider_unavailable"
+
+
 class OutputParseError(AgentFlowError):
     """The model's answer failed parsing or schema validation.
 
@@ -192,6 +199,15 @@ def invalid_request_of(exc, prefix: str = "") -> InvalidRequest:
     more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
     return InvalidRequest(f"{first['field']}: {first['message']}{more}", field=first["field"],
                           details=details[:MAX_DETAILS] or None)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether the provider itself is out (down, failing, or rate-limiting without end): a fallback may answer."""
+    if isinstance(exc, RequestRefused):
+        return False
+    if isinstance(exc, ProviderHTTPError):
+        return exc.status >= 500
+    return isinstance(exc, (RateLimited, ProviderTimeout, ProviderConnectionError, ProviderUnavailable))
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -47,12 +47,14 @@ class Outcome:
     model: str | None = None  # the model the provider says answered
     reused: ReuseSource | None = None
     confidence: float | None = None  # the answer's own (engine/prompt/confidence.py); None if unknown
+    provider: str | None = None  # the configured provider that was called last (a fallback's name when it answered)
 
     def __reduce__(self):
         # A plain tuple of the fields: pickled and unpickled 3x faster than the slots' default state.
         return Outcome, (self.index, self.status, self.result, self.error_type, self.error_message, self.id,
                          self.attempts, self.prompt_tokens, self.completion_tokens, self.latency_ms,
-                         self.service_ms, self.model, self.reused, self.confidence)
+                         self.service_ms, self.model, self.reused, self.confidence,
+                         self.provider)
 
     @classmethod
     def failed(cls, item: dict, error_type: str, message: str, status: ItemStatus = ItemStatus.FAILED) -> "Outcome":
@@ -71,4 +73,5 @@ class Outcome:
     def given_to(self, item: dict, source: ReuseSource) -> "Outcome":
         """This answer, reused for `item`: its own index and id, nothing paid."""
         return Outcome(item.get("index"), self.status, self.result, self.error_type, self.error_message,
-                       item.get("id"), model=self.model, reused=source, confidence=self.confidence)
+                       item.get("id"), model=self.model, reused=source, confidence=self.confidence,
+                       provider=self.provider)

@@ -130,6 +130,9 @@ class OutputRecord(BaseModel):
     cached: bool = False
     model: str | None = Field(default=None, description="The model that answered (as the provider names it).")
     confidence: float | None = Field(default=None, description="The answer's confidence, where known.")
+    provider: str | None = Field(default=None, description="The provider that was called last for the item (its "
+                                                          "answer's, when completed): a fallback's name when the "
+                                                          "first provider was out.")
     input: dict[str, Any] | None = Field(
         default=None, exclude_if=_absent_if_none,
         description="The item's input columns under their own names (a batch made from rows, unless "

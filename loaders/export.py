@@ -40,7 +40,7 @@ def iter_jsonl_frames(frames: Iterable[pl.DataFrame], input_struct: pl.Expr | No
     """JSON lines built by Polars from frames of result rows (as `BatchStore.iter_result_frames` gives).
 
     Columns: index, id, status, result (JSON text, spliced in as it is), error_type,
-    error_message, attempts, cached, model, confidence. The lines hold the same records as
+    error_message, attempts, cached, model, confidence, provider. The lines hold the same records as
     `iter_jsonl`, compact, several times faster (no Python object per item).
     `input_struct` (OutputShape.input_struct, over the frames of
     `BatchStore.iter_output_frames`) adds each record's "input".
@@ -52,7 +52,7 @@ def iter_jsonl_frames(frames: Iterable[pl.DataFrame], input_struct: pl.Expr | No
     # last: an input column named result would otherwise be matched first.
     tail = [] if input_struct is None else [input_struct.alias("input")]
     line = pl.struct("index", "id", "status", pl.lit(None).alias("result"), error.alias("error"),
-                     "attempts", "cached", "model", "confidence", *tail).struct.json_encode()
+                     "attempts", "cached", "model", "confidence", "provider", *tail).struct.json_encode()
     spliced = line.str.replace('"result":null', pl.lit('"result":') + pl.col("result"), literal=True, n=1)
     lines = pl.when(pl.col("result").is_null()).then(line).otherwise(spliced)
     for frame in frames:

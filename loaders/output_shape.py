@@ -2,11 +2,11 @@
 
 A stored output row (what `BatchStore.iter_output_frames` yields) has index, id,
 content, metadata, status, result (JSON text), error_type, error_message,
-attempts, cached. `OutputShape.flat` turns a frame of them into typed columns:
+attempts, cached, provider. `OutputShape.flat` turns a frame of them into typed columns:
 
     with input:     <input columns...>, <result fields...>, status, error_type, error_message,
-                    index, attempts, cached
-    without input:  index, id, status, <result fields...>, error_type, error_message, attempts, cached
+                    index, attempts, cached, provider
+    without input:  index, id, status, <result fields...>, error_type, error_message, attempts, cached, provider
 
 The result fields come from the operation, not from the results, so completed
 and failed rows, and a field no item produced, always have the same columns. A
@@ -29,7 +29,7 @@ DTYPES = {
     "list[bool]": pl.List(pl.Boolean),
 }
 STATUS_COLUMNS = ("status", "error_type", "error_message")
-TAIL_COLUMNS = ("index", "attempts", "cached")
+TAIL_COLUMNS = ("index", "attempts", "cached", "provider")
 _SCHEMA_TYPES = {"string": "string", "integer": "int", "number": "float", "boolean": "bool"}
 
 
@@ -117,7 +117,7 @@ class OutputShape:
 STORED_SCHEMA = {
     "index": pl.Int64, "id": pl.String, "content": pl.String, "metadata": pl.String, "status": pl.String,
     "result": pl.String, "error_type": pl.String, "error_message": pl.String, "attempts": pl.Int32,
-    "cached": pl.Boolean, "model": pl.String, "confidence": pl.Float64,
+    "cached": pl.Boolean, "model": pl.String, "confidence": pl.Float64, "provider": pl.String,
 }
 
 

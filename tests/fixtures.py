@@ -141,7 +141,7 @@ def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
     """A service of its own (own caller pool, limiter and coordinators) on a loopback port.
 
     For tests whose settings differ from the session service's. On exit its
-    actors are removed, the limiter included, so nothing it learned outlives it.
+    actors are removed, the limiters and the breaker included, so nothing it learned outlives it.
     """
     from engine.batch.service import BatchService
     from engine.batch.sync import SyncService
@@ -162,3 +162,7 @@ def own_service(settings: Settings, pool_name: str, with_batches: bool = False):
                 ray.kill(ray.get_actor(f"{pool_name}-limiter-{provider.name}", namespace=NAMESPACE), no_restart=True)
             except ValueError:
                 pass  # that provider was never called
+        try:
+            ray.kill(ray.get_actor(f"{pool_name}-breaker", namespace=NAMESPACE), no_restart=True)
+        except ValueError:
+            pass  # no caller started

@@ -16,7 +16,7 @@ from engine.outcome import Outcome
 from engine.prompt.operations import prepare
 from engine.prompt.plan import OperationPlan
 from engine.provider.caller import Caller
-from engine.target import Target
+from engine.target import Target, with_fallbacks
 
 
 class CallerPool(Protocol):
@@ -34,11 +34,11 @@ class LocalCallerPool:
 
 
 def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:
-    """The operation's plan and the provider and model it goes to (a cascade's: its strong model)."""
+    """The operation's plan and the provider and model it goes to (and its fallbacks; a cascade's: its strong model)."""
     if params.cascade is not None:
         return prepare(operation, params), cascade_targets(settings, params.cascade)[1]
     provider, model = settings.resolve(params.model)
-    return prepare(operation, params), Target(provider, model)
+    return prepare(operation, params), with_fallbacks(provider, model, settings.providers)
 
 
 def cascade_targets(settings: Settings, cascade: CascadeSpec) -> tuple[Target, Target]:
@@ -46,7 +46,7 @@ def cascade_targets(settings: Settings, cascade: CascadeSpec) -> tuple[Target, T
     targets = []
     for number, name in enumerate(cascade.models):
         try:
-            targets.append(Target(*settings.resolve(name)))
+            targets.append(with_fallbacks(*settings.resolve(name), settings.providers))
         except ConfigurationError as exc:
             raise InvalidRequest(exc.message, field=f"cascade.models.{number}") from None
     return targets[0], targets[1]

@@ -44,6 +44,7 @@ from engine.provider.dialects import (
     wants_schema,
 )
 from engine.provider.discovery import Dialects
+from engine.provider.fallback import Fallbacks
 from engine.provider.leases import Lease
 from engine.target import Target
 
@@ -71,8 +72,10 @@ class Caller:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         dialects: Dialects | None = None,
+        fallbacks: Fallbacks | None = None,
     ):
         self._dialects = dialects or Dialects()
+        self._fallbacks = fallbacks or Fallbacks()
         self._client_for = client_for
         self._lease_for = lease_for
         self._policy = policy
@@ -89,7 +92,8 @@ class Caller:
         tally = _Tally()
         try:
             async with self._slots:
-                result, completion = await self._attempt_until_valid(plan, target, item, tally)
+                result, completion = await self._fallbacks.run(
+                    target, lambda served: self._attempt_until_valid(plan, served, item, tally))
             outcome = Outcome(item.get("index"), ItemStatus.COMPLETED, result, model=completion.model,
                               confidence=answer_confidence(plan.operation, result, completion.content,
                                                            completion.logprobs))
@@ -100,6 +104,7 @@ class Caller:
             log.error("item %s failed on an unexpected %s", item.get("index"), type(exc).__name__, exc_info=True)
             outcome = Outcome.failed(item, "internal_error", f"unexpected {type(exc).__name__}")
         outcome.id = item.get("id")
+        outcome.provider = tally.provider
         outcome.attempts = tally.attempts
         outcome.prompt_tokens = tally.prompt_tokens
         outcome.completion_tokens = tally.completion_tokens
@@ -150,7 +155,8 @@ class Caller:
         messages = body.get("messages") or []
         estimate = estimate_prompt_tokens(messages) + (plan.max_tokens or plan.completion_estimate)
         lease = self._lease_for(target.provider)
-        client = self._client_for(target.provider)
+        client = self._fallbacks.client(target, self._client_for(target.provider))
+        tally.provider = target.provider.name
         failures = waits = 0
         while True:
             await lease.acquire(estimate)
@@ -188,9 +194,10 @@ class Caller:
 
 
 class _Tally:
-    __slots__ = ("attempts", "prompt_tokens", "completion_tokens", "service_seconds")
+    __slots__ = ("attempts", "prompt_tokens", "completion_tokens", "service_seconds", "provider")
 
     def __init__(self):
+        self.provider: str | None = None  # the provider of the item's last call
         self.attempts = 0
         self.service_seconds = 0.0
         self.prompt_tokens = 0

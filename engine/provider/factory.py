@@ -11,7 +11,9 @@ from typing import Callable
 from engine.config import ProviderConfig, Settings
 from engine.provider.caller import Caller, RetryPolicy
 from engine.provider.client import ChatClient, ProviderSession
+from engine.provider.breaker import BreakerPolicy
 from engine.provider.discovery import DialectBook, Dialects
+from engine.provider.fallback import BreakerBackend, Circuits, Fallbacks, LocalBreakerBackend
 from engine.provider.leases import Lease, LimiterBackend
 
 
@@ -23,9 +25,15 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    return BreakerPolicy(cooldown=settings.fallback_cooldown, probe_timeout=settings.request_timeout)
+
+
 def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend],
-                 book_for: Callable[[ProviderConfig], DialectBook] | None = None) -> Caller:
-    """`book_for`: where a provider's structured-output dialect, once found, is shared (None: this process)."""
+                 book_for: Callable[[ProviderConfig], DialectBook] | None = None,
+                 breaker: BreakerBackend | None = None) -> Caller:
+    """`book_for`: where a provider's structured-output dialect, once found, is shared (None: this process);
+    `breaker`: where the providers' circuits are kept (None: this process)."""
     http = ProviderSession(settings.caller_concurrency)
     clients: dict[str, ChatClient] = {}
     leases: dict[str, Lease] = {}
@@ -42,4 +50,5 @@ def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], Lim
         return leases[provider.name]
 
     return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency,
-                  dialects=Dialects(book_for))
+                  dialects=Dialects(book_for),
+                  fallbacks=Fallbacks(Circuits(breaker or LocalBreakerBackend(breaker_policy(settings)))))

@@ -3,6 +3,7 @@
 - `RateLimiterActor`: one per provider, the shared `RateLimiter` (and the
   structured-output dialect found for the provider, `RayDialectBook`).
 - `LLMCallerActor`: a pool shared by all requests and batches; each runs a `Caller`.
+  Their providers' circuits are in one `BreakerActor` (engine/ray/breaker_actor.py).
 - `RayCallerPool`: the driver-side handle on that pool (splits items over callers).
 
 Actors are named in a namespace and detached, so the Serve replica, every
@@ -25,7 +26,7 @@ from engine.config import ProviderConfig, Settings
 from engine.limits import Limits
 from engine.outcome import Outcome
 from engine.prompt.plan import OperationPlan
-from engine.provider.factory import build_caller
+from engine.provider.factory import breaker_policy, build_caller
 from engine.provider.leases import Grant, LocalLimiterBackend
 from engine.target import Target
 
@@ -98,8 +99,11 @@ def limiter_for(pool_name: str, provider: ProviderConfig):
 @ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=10_000)
 class LLMCallerActor:
     def __init__(self, settings: Settings, pool_name: str):
+        from engine.ray.breaker_actor import RayBreakerBackend, breaker_for  # it imports this module's options
+
         self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)),
-                                    lambda p: RayDialectBook(limiter_for(pool_name, p)))
+                                    lambda p: RayDialectBook(limiter_for(pool_name, p)),
+                                    RayBreakerBackend(breaker_for(pool_name, breaker_policy(settings))))
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)

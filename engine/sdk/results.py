@@ -16,11 +16,12 @@ from engine.errors import InvalidRequest
 
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
 FIXED_COLUMNS = ("index", "id", "status", "model")
-ERROR_COLUMNS = ("error_type", "error_message")
+ERROR_COLUMNS = ("error_type", "error_message", "provider")  # after the result fields
 
 
 def results_frame(records: Iterable[dict]) -> pl.DataFrame:
-    """One row per record: index, id, status, the result's fields, model, confidence, error_type, error_message.
+    """One row per record: index, id, status, the result's fields, model, confidence, error_type, error_message,
+    provider.
 
     A result that is an object gives one column per field (nested objects as
     JSON text); any other result (a summary's text) is the `result` column.
@@ -49,6 +50,7 @@ def results_frame(records: Iterable[dict]) -> pl.DataFrame:
         **answered,
         "error_type": pl.Series("error_type", [e.get("type") for e in errors], pl.String),
         "error_message": pl.Series("error_message", [e.get("message") for e in errors], pl.String),
+        "provider": pl.Series("provider", [r.get("provider") for r in rows], pl.String),
     }
     return pl.DataFrame(list(columns.values()))
 

@@ -17,14 +17,14 @@ OUTCOME_SCHEMA = {
     "index": pl.Int64, "status": pl.String, "result": pl.String, "error_type": pl.String,
     "error_message": pl.String, "attempts": pl.Int32, "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64, "latency_ms": pl.Float64, "cached": pl.Boolean, "model": pl.String,
-    "confidence": pl.Float64,
+    "confidence": pl.Float64, "provider": pl.String,
 }
 # A row of output, before its result is parsed: what BatchStore.iter_result_frames yields, in this order.
 OUTPUT_COLUMNS = ("index", "id", "status", "result", "error_type", "error_message", "attempts", "cached", "model",
-                  "confidence")
+                  "confidence", "provider")
 # The same with the item's input (as loaders.output_shape reads it): what BatchStore.iter_output_frames yields.
 OUTPUT_ROW_COLUMNS = ("index", "id", "content", "metadata", "status", "result", "error_type", "error_message",
-                      "attempts", "cached", "model", "confidence")
+                      "attempts", "cached", "model", "confidence", "provider")
 
 _STATUS = pl.Enum(ITEM_STATUSES)
 
@@ -44,6 +44,7 @@ def outcomes_frame(outcomes: Sequence[Outcome]) -> pl.DataFrame:
         "cached": [o.reused is ReuseSource.CACHE for o in outcomes],
         "model": [o.model for o in outcomes],
         "confidence": [o.confidence for o in outcomes],
+        "provider": [o.provider for o in outcomes],
     }, schema=OUTCOME_SCHEMA)
 
 
@@ -92,7 +93,7 @@ def winners(scans: list[pl.LazyFrame], where: pl.Expr | None = None) -> pl.LazyF
     """
     if not scans:
         return pl.LazyFrame(schema=OUTCOME_SCHEMA)
-    scan = pl.concat(scans)  # rows in write order
+    scan = pl.concat(scans, how="diagonal")  # rows in write order; files written before a column was added lack it
     if where is not None:
         scan = scan.filter(where)
     ranked = scan.sort("index", pl.col("status") != "completed", maintain_order=True)  # stable
@@ -106,8 +107,8 @@ def output_records(frame: pl.DataFrame) -> list[dict]:
     return [
         {"index": index, "id": id_, "status": status, "result": None if result is None else parse_json(result),
          "error": None if kind is None else {"type": kind, "message": message}, "attempts": attempts,
-         "cached": cached, "model": model, "confidence": confidence}
-        for index, id_, status, result, kind, message, attempts, cached, model, confidence in rows
+         "cached": cached, "model": model, "confidence": confidence, "provider": provider}
+        for index, id_, status, result, kind, message, attempts, cached, model, confidence, provider in rows
     ]
 
 

@@ -16,8 +16,9 @@ ROWS = [{"review_id": f"{i:03d}", "review": f"review {i}: \"great\", really\nsai
          "product": "" if i == 4 else f"p-{i % 4}", "stars": "-3.5" if i == 5 else str(i % 5 + 1)}
         for i in range(40)]
 RESULT_COLUMNS = ["label", "confidence"]
-TAIL = ["status", "error_type", "error_message", "index", "attempts", "cached"]
-NARROW = ["index", "id", "status", "label", "confidence", "error_type", "error_message", "attempts", "cached"]
+TAIL = ["status", "error_type", "error_message", "index", "attempts", "cached", "provider"]
+NARROW = ["index", "id", "status", "label", "confidence", "error_type", "error_message", "attempts", "cached",
+          "provider"]
 
 
 def csv_upload(rows=ROWS, header=HEADER) -> bytes:
@@ -149,7 +150,7 @@ def test_items_with_metadata_give_it_back_and_plain_items_stay_narrow(client):
     plain = client.post("/api/batches", json={"operation": "summarize", "items": [{"content": "x"}]}).json()
     wait_finished(client, plain["batch_id"])
     assert csv_rows(client, plain["batch_id"])[0] == ["index", "id", "status", "result", "error_type",
-                                                      "error_message", "attempts", "cached"]
+                                                      "error_message", "attempts", "cached", "provider"]
 
 
 def test_summary_counts_labels_groups_errors_and_charts_the_rate(client, clean_simulator):

@@ -77,7 +77,8 @@ def test_driver_batch_of_1000_items_comes_back_as_a_frame_in_order(client, clean
     assert "1000/1000" in capsys.readouterr().err  # the progress bar, on stderr
     frame = batch.results()
     assert frame.columns[:4] == ["index", "id", "status", "label"] and "confidence" in frame.columns
-    assert frame.columns[-2:] == ["error_type", "error_message"]
+    assert frame.columns[-3:] == ["error_type", "error_message", "provider"]
+    assert frame["provider"].unique().to_list() == ["openai"]  # the simulator stands in for it
     assert_in_order(frame, 1000)
     assert client.batch(batch.id).status()["status"] == "completed"
 

@@ -5,7 +5,7 @@ import pytest
 from engine.config import OPENAI_DEFAULT_BASE_URL, Settings
 from engine.errors import ConfigurationError
 from engine.limits import Limits
-from engine.target import Target
+from engine.target import Target, with_fallbacks
 
 
 def test_defaults_follow_the_openai_sdk():
@@ -82,3 +82,51 @@ def test_api_keys_from_list_or_file(tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("k1\nk2\n")
     assert Settings.from_env({"AGENTFLOW_API_KEYS": f"@{keys}"}).api_keys == ("k1", "k2")
+
+
+def test_fallbacks_name_other_providers_with_the_same_or_their_own_model():
+    table = {"a": {"base_url": "http://a/v1", "fallbacks": ["b", "c/llama3"]}, "b": {"base_url": "http://b/v1"},
+             "c": {"base_url": "http://c/v1"}}
+    settings = Settings.from_env({"AGENTFLOW_PROVIDERS": json.dumps(table)})
+    provider, model = settings.resolve("a/gpt-4.1-mini")
+    assert provider.fallbacks == (("b", None), ("c", "llama3"))
+    target = with_fallbacks(provider, model, settings.providers)
+    route = [(target.provider.name, target.model)]
+    while target.fallbacks:
+        target = target.next()
+        route.append((target.provider.name, target.model))
+    assert route == [("a", "gpt-4.1-mini"), ("b", "gpt-4.1-mini"), ("c", "llama3")]
+    assert settings.providers["b"].fallbacks == ()
+
+
+def test_a_fallback_without_an_api_key_is_left_out():
+    table = {"a": {"base_url": "http://a/v1", "fallbacks": ["keyed", "unkeyed"]},
+             "keyed": {"base_url": "http://k/v1", "api_key_env": "K"},
+             "unkeyed": {"base_url": "http://u/v1", "api_key_env": "MISSING"}}
+    settings = Settings.from_env({"AGENTFLOW_PROVIDERS": json.dumps(table), "K": "sk"})
+    target = with_fallbacks(*settings.resolve("a/m"), settings.providers)
+    assert [fallback.provider.name for fallback in target.fallbacks] == ["keyed"]
+
+
+@pytest.mark.parametrize("fallbacks, message", [
+    (["nope"], "unknown provider 'nope'"),
+    (["a"], "cannot fall back to itself"),
+    (["a/other-model"], "cannot fall back to itself"),
+    ("b", "must be a list of provider names"),
+    ([1], "must be a list of provider names"),
+    ([""], "must be a list of provider names"),
+])
+def test_bad_fallbacks_are_refused_naming_the_field(fallbacks, message):
+    table = {"a": {"base_url": "http://a/v1", "fallbacks": fallbacks}, "b": {"base_url": "http://b/v1"}}
+    with pytest.raises(ConfigurationError, match=message) as info:
+        Settings.from_env({"AGENTFLOW_PROVIDERS": json.dumps(table)})
+    assert info.value.field == "AGENTFLOW_PROVIDERS.a.fallbacks"
+
+
+def test_openai_itself_may_fall_back_and_the_cooldown_is_set():
+    table = {"backup": {"base_url": "http://b/v1"}}
+    settings = Settings.from_env({"AGENTFLOW_PROVIDERS": json.dumps(
+        {**table, "openai": {"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY",
+                             "fallbacks": ["backup"]}}), "OPENAI_API_KEY": "sk", "AGENTFLOW_FALLBACK_COOLDOWN": "2.5"})
+    assert settings.providers["openai"].fallbacks == (("backup", None),)
+    assert settings.fallback_cooldown == 2.5

@@ -17,7 +17,7 @@ LABEL_SCHEMA = {"properties": {"label": {"type": "string", "enum": ["a", "b"]}, 
 
 def stored(rows: list[dict]) -> pl.DataFrame:
     defaults = {"id": None, "content": "c", "metadata": None, "status": "completed", "result": None,
-                "error_type": None, "error_message": None, "attempts": 1, "cached": False}
+                "error_type": None, "error_message": None, "attempts": 1, "cached": False, "provider": "openai"}
     return pl.DataFrame([{**defaults, "index": i, **row} for i, row in enumerate(rows)], schema=STORED_SCHEMA)
 
 
@@ -34,7 +34,7 @@ def test_input_columns_keep_the_file_order_names_and_types():
     shape = OutputShape.of(items.input_columns, result_fields(LABEL_SCHEMA, None, True))
     rows = frames[0].with_columns(index=pl.int_range(2), status=pl.lit("pending"), result=pl.lit(None, pl.String),
                                   error_type=pl.lit(None, pl.String), error_message=pl.lit(None, pl.String),
-                                  attempts=pl.lit(0, pl.Int32), cached=pl.lit(False))
+                                  attempts=pl.lit(0, pl.Int32), cached=pl.lit(False), provider=pl.lit(None, pl.String))
     flat = shape.flat(rows)
     assert flat.select("n", "text", "ok", "key").to_dicts() == data.select("n", "text", "ok", "key").to_dicts()
     assert flat["tags"].to_list() == ['["a"]', "[]"]  # nested values come back as their JSON text
@@ -72,7 +72,7 @@ def test_flat_columns_are_typed_and_failed_rows_have_them_all():
     flat = shape.flat(rows)
     # The input keeps its name; a result field and then a status column that repeat it get prefixes.
     assert flat.columns == ["status", "result_status", "n", "l", "_status", "error_type", "error_message",
-                            "index", "attempts", "cached"]
+                            "index", "attempts", "cached", "provider"]
     assert flat.row(0)[:4] == ("c", "s", 3, [1, 2]) and flat.row(1)[1:4] == (None, None, None)
     assert flat.schema == shape.schema() and flat.schema["l"] == pl.List(pl.Int64)
 

@@ -165,7 +165,8 @@ def test_pending_items_and_pagination(store):
     got = records(store, batch_id, chunk_rows=2)
     assert [r["status"] for r in got] == ["pending", "failed", "pending", "pending", "completed", "pending", "pending"]
     assert got[0] == {"index": 0, "id": "id-0", "status": "pending", "result": None, "error": None,
-                      "attempts": 0, "cached": False, "model": None, "confidence": None}
+                      "attempts": 0, "cached": False, "model": None, "confidence": None,
+                      "provider": None}
     page = records(store, batch_id, offset=2, limit=3, chunk_rows=2)
     assert [(r["index"], r["id"]) for r in page] == [(2, "id-2"), (3, None), (4, "id-4")]
     assert [len(chunk) for chunk in store.iter_results(batch_id, offset=1, limit=5, chunk_rows=2)] == [2, 2, 1]

@@ -100,6 +100,17 @@ def test_metadata_is_read_once_for_every_scalar_column_and_typed():
     assert shape.with_input_struct(rows)["input"].to_list()[0] == {"n": 3, "ok": True, "s": "07", "tags": "[1]"}
 
 
+def test_result_fields_are_read_in_one_pass_and_a_wrong_shape_falls_back():
+    shape = OutputShape.of(None, result_fields({"properties": {"n": {"type": "integer"}, "s": {"type": "string"},
+                                                               "l": {"type": "array", "items": {"type": "string"}}}},
+                                               None, True))
+    rows = stored([{"result": json.dumps({"n": 2.0, "s": "x", "l": ["a"]})}, {"status": "failed"}])
+    # An integer written 2.0 is 2, as in an integer list.
+    assert shape.flat(rows).select("n", "s", "l").rows() == [(2, "x", ["a"]), (None, None, None)]
+    nested = stored([{"result": json.dumps({"n": 1, "s": ["not", "text"], "l": []})}])
+    assert shape.flat(nested).select("n", "s", "l").rows() == [(1, '["not","text"]', [])]
+
+
 def test_a_nested_value_in_a_scalar_column_comes_back_as_its_json_text():
     # JSON rows are typed from their first chunk: a later row may hold an object where a string was seen.
     shape = OutputShape.of([{"name": "s", "role": "metadata", "type": "string"},

@@ -2,7 +2,8 @@
 
 `BatchService` validates and stores a batch, then asks its runner to drive it
 (`LocalBatchRunner` here: an asyncio task; `RayBatchRunner` in
-`engine.ray.actors`: one detached coordinator actor per batch). Status and output
+`engine.ray.actors`: one detached coordinator actor per run of a batch, see
+`run_name`). Status and output
 are read from the store, so they answer while the batch runs, after its
 coordinator exits, and after a restart.
 """
@@ -116,6 +117,18 @@ def _recording_input_columns(frames: Iterable[pl.DataFrame], meta: dict) -> Iter
         yield frame
 
 
+def run_name(batch_id: str, meta: dict) -> str:
+    """The name of the batch's current run: its first, then one per retry ("<batch_id>-retry-<n>").
+
+    A run's coordinator writes the finished status as its last act, and only
+    then exits: a retry asked in between must not reach that exiting
+    coordinator (its start would be lost, or begun and cut off with the
+    process), so each run gets a coordinator of its own name.
+    """
+    retries = meta.get("retries", 0)
+    return f"{batch_id}-retry-{retries}" if retries else batch_id
+
+
 def _unfinished(meta: dict) -> bool:
     return meta["status"] not in FINISHED_STATES or bool(meta.get("retry_requested"))
 
@@ -202,7 +215,8 @@ class BatchService:
         if not meta.get("failed_items"):
             raise Conflict(f"batch {batch_id} has no failed items to retry", field="batch_id")
         meta = self.store.update_meta(batch_id, status="queued", retry_requested=True, finished_at=None,
-                                      cancel_requested=False, cancel_reason=None)
+                                      cancel_requested=False, cancel_reason=None,
+                                      retries=meta.get("retries", 0) + 1)
         return public_status(batch_id, meta)
 
     def unfinished(self) -> list[str]:

@@ -52,17 +52,19 @@ class LocalBatchRunner:
 
     def __init__(self, settings: Settings, store, pool: CallerPool):
         self._settings, self._store, self._pool = settings, store, pool
-        self.running: dict[str, tuple[Coordinator, asyncio.Task]] = {}
+        self.running: dict[str, tuple[Coordinator, asyncio.Task]] = {}  # by run_name
 
     def launch(self, batch_id: str) -> None:
-        if batch_id in self.running and not self.running[batch_id][1].done():
+        run = run_name(batch_id, self._store.read_meta(batch_id))
+        if run in self.running and not self.running[run][1].done():
             return
         coordinator = Coordinator(batch_id, self._store, self._pool, self._settings)
-        self.running[batch_id] = (coordinator, asyncio.get_running_loop().create_task(coordinator.run()))
+        self.running[run] = (coordinator, asyncio.get_running_loop().create_task(coordinator.run()))
 
     def cancel(self, batch_id: str) -> None:
-        if batch_id in self.running:
-            self.running[batch_id][0].cancel()
+        run = run_name(batch_id, self._store.read_meta(batch_id))
+        if run in self.running:
+            self.running[run][0].cancel()
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -8,7 +8,9 @@ ten), compacts it, then exports every format twice: narrow (include_input=false,
 the baseline) and with the input's columns. For each export it prints seconds,
 bytes and the growth of resident memory over the RSS before it (sampled every
 10 ms on a thread): a join of stored frames window by window stays bounded,
-whatever the batch's size. Writes the same to benchmarks/results/output.json.
+whatever the batch's size. CPU seconds (this process's, Polars' threads included)
+are printed beside: on a shared machine they vary less than the wall clock.
+Writes the same to benchmarks/results/output.json.
 """
 
 from __future__ import annotations
@@ -90,11 +92,12 @@ def make_batch(store: BatchStore, items: int) -> tuple[str, dict]:
 def measure(store, batch_id, meta, fmt, include_input) -> dict:
     size = 0
     with PeakRss() as rss:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for piece in export(store, batch_id, meta, fmt, include_input=include_input):
             size += len(piece)
-        seconds = time.perf_counter() - started
-    return {"format": fmt, "include_input": include_input, "seconds": round(seconds, 2), "bytes": size,
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"format": fmt, "include_input": include_input, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2), "bytes": size,
             "rss_growth_mib": round(rss.peak - rss.before, 1), "rss_before_mib": round(rss.before, 1)}
 
 
@@ -109,11 +112,13 @@ def main() -> None:
                 for fmt in ("csv", "jsonl", "parquet") for include_input in (False, True)]
     for run in runs:
         print(f"{run['format']:8} include_input={run['include_input']!s:5}  {run['seconds']:6.2f} s  "
+              f"(CPU {run['cpu_seconds']:6.2f} s)  "
               f"{run['bytes'] / 2**20:7.1f} MiB out  RSS +{run['rss_growth_mib']:.0f} MiB "
               f"(from {run['rss_before_mib']:.0f})")
     for fmt in ("csv", "jsonl", "parquet"):
         narrow, wide = (r for r in runs if r["format"] == fmt)
         print(f"{fmt}: with input / narrow: time x{wide['seconds'] / narrow['seconds']:.2f}, "
+              f"CPU x{wide['cpu_seconds'] / narrow['cpu_seconds']:.2f}, "
               f"RSS growth {wide['rss_growth_mib']:.0f} vs {narrow['rss_growth_mib']:.0f} MiB")
     write_results("output", {"items": args.items, "runs": runs})
 

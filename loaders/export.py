@@ -36,25 +36,27 @@ def iter_jsonl(records: Iterable[dict], *, chunk_rows: int = 1_000) -> Iterator[
         yield "".join(_ENCODER.encode(record) + "\n" for record in chunk).encode()
 
 
-def iter_jsonl_frames(frames: Iterable[pl.DataFrame], input_struct: pl.Expr | None = None) -> Iterator[bytes]:
+def iter_jsonl_frames(frames: Iterable[pl.DataFrame], with_input: bool = False) -> Iterator[bytes]:
     """JSON lines built by Polars from frames of result rows (as `BatchStore.iter_result_frames` gives).
 
     Columns: index, id, status, result (JSON text, spliced in as it is), error_type,
     error_message, attempts, cached, model, confidence, provider. The lines hold the same records as
     `iter_jsonl`, compact, several times faster (no Python object per item).
-    `input_struct` (OutputShape.input_struct, over the frames of
-    `BatchStore.iter_output_frames`) adds each record's "input".
+    `with_input`: the frames also have an "input" struct column
+    (OutputShape.with_input_struct), each record's "input".
     """
     error = (pl.when(pl.col("error_type").is_null()).then(None)
              .otherwise(pl.struct(type="error_type", message="error_message")))
     # Encode with a null result, then splice the stored JSON text in: the first `"result":null`
     # of a line is that key's, since a quote inside an encoded string is escaped. "input" comes
-    # last: an input column named result would otherwise be matched first.
-    tail = [] if input_struct is None else [input_struct.alias("input")]
+    # last: an input column named result would otherwise be matched first. One replace on
+    # every line (null by null where there is no result): a when/then over `line` and its
+    # splice encoded every line twice.
+    tail = ["input"] if with_input else []
     line = pl.struct("index", "id", "status", pl.lit(None).alias("result"), error.alias("error"),
                      "attempts", "cached", "model", "confidence", "provider", *tail).struct.json_encode()
-    spliced = line.str.replace('"result":null', pl.lit('"result":') + pl.col("result"), literal=True, n=1)
-    lines = pl.when(pl.col("result").is_null()).then(line).otherwise(spliced)
+    result = pl.lit('"result":') + pl.col("result").fill_null("null")
+    lines = line.str.replace('"result":null', result, literal=True, n=1)
     for frame in frames:
         if frame.height:
             yield (frame.select(lines.str.join("\n")).item() + "\n").encode()

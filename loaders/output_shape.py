@@ -13,7 +13,9 @@ and failed rows, and a field no item produced, always have the same columns. A
 name that an earlier column already holds gets a prefix (`result_` for a result
 field, `_` for the others): the input's own columns keep theirs.
 
-Nothing is built per row: every column is one expression over the frame.
+Nothing is built per row: every column is one expression over the frame, and
+the metadata's and the result's JSON are each parsed once per frame for all
+their scalar columns (`decoded`).
 """
 
 from __future__ import annotations
@@ -93,15 +95,25 @@ class OutputShape:
 
     def flat(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Stored output rows as the output's typed columns."""
+        rows = decoded(decoded(rows, "metadata", self._metadata_keys()), "result", self._result_keys())
         return rows.select(expr.alias(name) for name, expr in self._columns())
 
-    def input_struct(self) -> pl.Expr:
-        """The input columns as one struct (a JSON record's "input"), under their own names."""
-        return pl.struct(input_expr(column).alias(column["name"]) for column in self.input_columns)
+    def with_input_struct(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Stored output rows with an "input" column: the input columns as one struct, under their own names."""
+        inputs = pl.struct(input_expr(column).alias(column["name"]) for column in self.input_columns)
+        return decoded(rows, "metadata", self._metadata_keys()).select(*STORED_SCHEMA, inputs.alias("input"))
+
+    def _metadata_keys(self) -> list[str]:
+        return [column.get("key", column["name"]) for column in self.input_columns
+                if column["role"] == "metadata" and column["type"] in SCALAR_TYPES]
+
+    def _result_keys(self) -> list[str]:
+        return [field["key"] for field in self.result_fields
+                if field["key"] is not None and field["type"] in SCALAR_TYPES]
 
     def _columns(self) -> list[tuple[str, pl.Expr]]:
         inputs = [(column["name"], input_expr(column)) for column in self.input_columns]
-        results = [(field["name"], result_expr(field)) for field in self.result_fields]
+        results = [(field["name"], _decoded_result_expr(field)) for field in self.result_fields]
         status = [(name, pl.col(name)) for name in STATUS_COLUMNS]
         tail = [(name, pl.col(name)) for name in TAIL_COLUMNS]
         if self.with_input:
@@ -121,20 +133,64 @@ STORED_SCHEMA = {
 }
 
 
+SCALAR_TYPES = ("string", "int", "float", "bool")
+
+
+def decoded_name(column: str) -> str:
+    """The name of `decoded`'s column for a JSON column (no stored column has it)."""
+    return f"{column}:decoded"
+
+
+def decoded(rows: pl.DataFrame, column: str, keys: list[str]) -> pl.DataFrame:
+    """`rows` with decoded_name(column): the values at `keys` of `column`'s JSON objects, as JSON text
+    (strings unquoted, as json_path_match gives them), every key parsed in one pass.
+
+    One json_path_match per key parsed each object again for every key: at 1M
+    rows that was most of an output's time. A value of another shape than its
+    column's (nested where a scalar was recorded) fails the one pass: that
+    frame is then read key by key.
+    """
+    if not keys:
+        return rows
+    try:
+        struct = pl.col(column).str.json_decode(pl.Struct(dict.fromkeys(keys, pl.String)))
+        return rows.with_columns(struct.alias(decoded_name(column)))
+    except pl.exceptions.ComputeError:
+        return rows.with_columns(pl.struct(json_text(column, key).alias(key) for key in keys)
+                                 .alias(decoded_name(column)))
+
+
+def json_text(column: str, key: str) -> pl.Expr:
+    """The JSON text of the value at `key` of `column`'s objects, strings unquoted (null where none is)."""
+    if "\\" in key:  # JSONPath cannot name it: decoded as the one field of a struct
+        return pl.col(column).str.json_decode(pl.Struct({key: pl.String})).struct.field(key)
+    return pl.col(column).str.json_path_match(json_path(key))
+
+
 def input_expr(column: dict) -> pl.Expr:
-    """An input column's values: content and id as stored, a metadata key out of the metadata's JSON."""
+    """An input column's values: content and id as stored, a metadata key out of the metadata's JSON.
+
+    A scalar metadata column is read from `decoded` metadata; a nested one
+    (json) as its JSON text.
+    """
     if column["role"] != "metadata":
         return typed(pl.col(column["role"]), column["type"])
     key = column.get("key", column["name"])
-    if "\\" in key:  # JSONPath cannot name it: decoded as the one field of a struct (a scalar type)
-        dtype = DTYPES[column["type"]]
-        return pl.col("metadata").str.json_decode(pl.Struct({key: dtype})).struct.field(key)
-    return typed(pl.col("metadata").str.json_path_match(json_path(key)), column["type"])
+    if column["type"] not in SCALAR_TYPES:
+        return json_text("metadata", key)
+    return typed(pl.col(decoded_name("metadata")).struct.field(key), column["type"])
 
 
 def result_expr(field: dict) -> pl.Expr:
     """A result field's values out of the result's JSON (null when the item has no result)."""
     return typed(pl.col("result").str.json_path_match(json_path(field["key"])), field["type"])
+
+
+def _decoded_result_expr(field: dict) -> pl.Expr:
+    """result_expr over `decoded` results, for the fields they hold."""
+    if field["key"] is None or field["type"] not in SCALAR_TYPES:
+        return result_expr(field)
+    return typed(pl.col(decoded_name("result")).struct.field(field["key"]), field["type"])
 
 
 def typed(text: pl.Expr, kind: str) -> pl.Expr:

@@ -84,7 +84,7 @@ def export(store, batch_id: str, meta: dict, fmt: str, offset: int = 0, limit: i
                                result_columns=meta.get("result_columns"))
     rows = store.iter_output_frames(batch_id, offset=offset, limit=limit)
     if fmt == "jsonl":
-        return iter_jsonl_frames(rows, input_struct=shape.input_struct())
+        return iter_jsonl_frames(map(shape.with_input_struct, rows), with_input=True)
     return iter_flat_csv((shape.flat(frame) for frame in rows), shape.names())
 
 
@@ -94,7 +94,7 @@ def json_page(store, batch_id: str, meta: dict, shape: OutputShape, offset: int,
     for frame in store.iter_output_frames(batch_id, offset=offset, limit=limit):
         page = output_records(frame)
         if shape.with_input:
-            inputs = frame.select(shape.input_struct().alias("input"))["input"].to_list()
+            inputs = shape.with_input_struct(frame)["input"].to_list()
             for record, values in zip(page, inputs):
                 record["input"] = values
         records += page

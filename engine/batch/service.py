@@ -2,7 +2,8 @@
 
 `BatchService` validates and stores a batch, then asks its runner to drive it
 (`LocalBatchRunner` here: an asyncio task; `RayBatchRunner` in
-`engine.ray.actors`: one detached coordinator actor per batch). Status and output
+`engine.ray.actors`: one detached coordinator actor per run of a batch, see
+`run_name`). Status and output
 are read from the store, so they answer while the batch runs, after its
 coordinator exits, and after a restart.
 """
@@ -52,17 +53,19 @@ class LocalBatchRunner:
 
     def __init__(self, settings: Settings, store, pool: CallerPool):
         self._settings, self._store, self._pool = settings, store, pool
-        self.running: dict[str, tuple[Coordinator, asyncio.Task]] = {}
+        self.running: dict[str, tuple[Coordinator, asyncio.Task]] = {}  # by run_name
 
     def launch(self, batch_id: str) -> None:
-        if batch_id in self.running and not self.running[batch_id][1].done():
+        run = run_name(batch_id, self._store.read_meta(batch_id))
+        if run in self.running and not self.running[run][1].done():
             return
         coordinator = Coordinator(batch_id, self._store, self._pool, self._settings)
-        self.running[batch_id] = (coordinator, asyncio.get_running_loop().create_task(coordinator.run()))
+        self.running[run] = (coordinator, asyncio.get_running_loop().create_task(coordinator.run()))
 
     def cancel(self, batch_id: str) -> None:
-        if batch_id in self.running:
-            self.running[batch_id][0].cancel()
+        run = run_name(batch_id, self._store.read_meta(batch_id))
+        if run in self.running:
+            self.running[run][0].cancel()
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -115,6 +118,18 @@ def _recording_input_columns(frames: Iterable[pl.DataFrame], meta: dict) -> Iter
         if "input_columns" not in meta:
             meta["input_columns"] = getattr(frames, "input_columns", None)
         yield frame
+
+
+def run_name(batch_id: str, meta: dict) -> str:
+    """The name of the batch's current run: its first, then one per retry ("<batch_id>-retry-<n>").
+
+    A run's coordinator writes the finished status as its last act, and only
+    then exits: a retry asked in between must not reach that exiting
+    coordinator (its start would be lost, or begun and cut off with the
+    process), so each run gets a coordinator of its own name.
+    """
+    retries = meta.get("retries", 0)
+    return f"{batch_id}-retry-{retries}" if retries else batch_id
 
 
 def _unfinished(meta: dict) -> bool:
@@ -212,7 +227,8 @@ class BatchService:
         if not meta.get("failed_items"):
             raise Conflict(f"batch {batch_id} has no failed items to retry", field="batch_id")
         meta = self.store.update_meta(batch_id, status="queued", retry_requested=True, finished_at=None,
-                                      cancel_requested=False, cancel_reason=None)
+                                      cancel_requested=False, cancel_reason=None,
+                                      retries=meta.get("retries", 0) + 1)
         return public_status(batch_id, meta)
 
     def unfinished(self) -> list[str]:

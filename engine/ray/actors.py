@@ -180,7 +180,10 @@ class RayCallerPool:
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=100)
 class BatchCoordinatorActor:
-    """One per batch, named after it. Restarted after a crash, it resumes from the store."""
+    """One per run of a batch, named after it (engine.batch.service.run_name).
+
+    Restarted after a crash, it resumes from the store.
+    """
 
     def __init__(self, batch_id: str, settings: Settings, pool_name: str):
         from engine.batch.coordinator import Coordinator
@@ -214,19 +217,26 @@ class RayBatchRunner:
     def __init__(self, settings: Settings, pool_name: str = "agentflow"):
         self._settings = settings
         self._pool_name = pool_name
+        # Imported here, as in the coordinator: the caller actors load this module and need neither.
+        from engine.store.batch_store import BatchStore
 
-    def _actor(self, batch_id: str):
-        return BatchCoordinatorActor.options(name=f"{self._pool_name}-batch-{batch_id}", **ACTOR_OPTIONS).remote(
-            batch_id, self._settings, self._pool_name
-        )
+        self._store = BatchStore(settings.store)
+
+    def _name(self, batch_id: str) -> str:
+        """The actor name of the batch's current run (a retry is a run of its own)."""
+        from engine.batch.service import run_name
+
+        return f"{self._pool_name}-batch-{run_name(batch_id, self._store.read_meta(batch_id))}"
 
     def launch(self, batch_id: str) -> None:
-        self._actor(batch_id).start.remote()
+        actor = BatchCoordinatorActor.options(name=self._name(batch_id), **ACTOR_OPTIONS).remote(
+            batch_id, self._settings, self._pool_name)
+        actor.start.remote()
 
     def cancel(self, batch_id: str) -> None:
         # The coordinator also sees cancel_requested in the store; this makes it immediate.
         try:
-            actor = ray.get_actor(f"{self._pool_name}-batch-{batch_id}", namespace=NAMESPACE)
+            actor = ray.get_actor(self._name(batch_id), namespace=NAMESPACE)
         except ValueError:
             return
         actor.cancel.remote()

@@ -13,6 +13,7 @@ import engine.batch.dispatch as dispatch
 from engine.batch.coordinator import Coordinator
 from engine.batch.dispatch import Dispatcher
 from engine.batch.progress import Progress
+from engine.batch.service import BatchService, run_name
 from engine.batch.stops import BUDGET_EXCEEDED, ERROR_RATE_EXCEEDED, StopRules
 from engine.config import ProviderConfig, Settings
 from engine.outcome import ItemStatus, Outcome, ReuseSource
@@ -191,6 +192,22 @@ async def test_a_retry_sends_only_the_failed_items_and_fixes_the_counts(store):
     pool = FakePool()
     meta, _ = await run(store, batch_id, pool)
     assert sorted(pool.sent) == [3, 7] and (meta["completed_items"], meta["failed_items"]) == (40, 0)
+
+
+async def test_each_retry_is_a_run_of_its_own_name(store):
+    # The first run's coordinator exits after writing "completed": a retry asked meanwhile must
+    # start a coordinator of another name, not reach that exiting one (engine.ray.actors).
+    batch_id = make_batch(store, ["t0", "t1"])
+    store.update_meta(batch_id, owner="o")
+    meta, _ = await run(store, batch_id, FakePool(fail={"t1"}))
+    assert run_name(batch_id, meta) == batch_id
+    service = BatchService(SETTINGS, store, runner=None)  # retry_prepare only stores
+    names = []
+    for _ in range(2):
+        service.retry_prepare(batch_id, "o")
+        names.append(run_name(batch_id, store.read_meta(batch_id)))
+        store.update_meta(batch_id, status="completed")  # as if the retry failed the item again
+    assert names == [f"{batch_id}-retry-1", f"{batch_id}-retry-2"]
 
 
 def test_stop_rules():

@@ -88,6 +88,37 @@ def test_a_metadata_key_with_a_backslash_is_read_too():
     assert shape.flat(stored([{"metadata": json.dumps({"x\\y": "v"})}]))["x\\y"].to_list() == ["v"]
 
 
+def test_metadata_is_read_once_for_every_scalar_column_and_typed():
+    columns = [{"name": "n", "role": "metadata", "type": "int"}, {"name": "ok", "role": "metadata", "type": "bool"},
+               {"name": "s", "role": "metadata", "type": "string"}, {"name": "tags", "role": "metadata", "type": "json"}]
+    shape = OutputShape.of(columns, [])
+    rows = stored([{"metadata": json.dumps({"tags": [1], "s": "07", "n": 3, "ok": True})},
+                   {"metadata": json.dumps({"n": "x", "s": 5})}, {}])
+    flat = shape.flat(rows)
+    assert flat.select("n", "ok", "s", "tags").rows() == [(3, True, "07", "[1]"), (None, None, "5", None),
+                                                          (None, None, None, None)]
+    assert shape.with_input_struct(rows)["input"].to_list()[0] == {"n": 3, "ok": True, "s": "07", "tags": "[1]"}
+
+
+def test_result_fields_are_read_in_one_pass_and_a_wrong_shape_falls_back():
+    shape = OutputShape.of(None, result_fields({"properties": {"n": {"type": "integer"}, "s": {"type": "string"},
+                                                               "l": {"type": "array", "items": {"type": "string"}}}},
+                                               None, True))
+    rows = stored([{"result": json.dumps({"n": 2.0, "s": "x", "l": ["a"]})}, {"status": "failed"}])
+    # An integer written 2.0 is 2, as in an integer list.
+    assert shape.flat(rows).select("n", "s", "l").rows() == [(2, "x", ["a"]), (None, None, None)]
+    nested = stored([{"result": json.dumps({"n": 1, "s": ["not", "text"], "l": []})}])
+    assert shape.flat(nested).select("n", "s", "l").rows() == [(1, '["not","text"]', [])]
+
+
+def test_a_nested_value_in_a_scalar_column_comes_back_as_its_json_text():
+    # JSON rows are typed from their first chunk: a later row may hold an object where a string was seen.
+    shape = OutputShape.of([{"name": "s", "role": "metadata", "type": "string"},
+                            {"name": "n", "role": "metadata", "type": "int"}], [])
+    rows = stored([{"metadata": json.dumps({"s": "a", "n": 1})}, {"metadata": json.dumps({"s": {"k": 1}, "n": 2})}])
+    assert shape.flat(rows).select("s", "n").rows() == [("a", 1), ('{"k":1}', 2)]
+
+
 def test_flat_csv_cells_follow_the_record_csv_rules():
     records = [{"index": 0, "id": "=cmd", "status": "completed", "result": {"l": ["a", "b"], "ok": True, "x": -3.5},
                 "error": None}]

@@ -13,6 +13,7 @@ from engine.provider.caller import Caller, RetryPolicy
 from engine.provider.client import ChatClient, ProviderSession
 from engine.provider.discovery import DialectBook, Dialects
 from engine.provider.leases import Lease, LimiterBackend
+from engine.provider.slots import SlotBackend, SlotLease
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -24,8 +25,10 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend],
-                 book_for: Callable[[ProviderConfig], DialectBook] | None = None) -> Caller:
-    """`book_for`: where a provider's structured-output dialect, once found, is shared (None: this process)."""
+                 book_for: Callable[[ProviderConfig], DialectBook] | None = None,
+                 slots_backend_for: Callable[[ProviderConfig], SlotBackend] | None = None) -> Caller:
+    """`book_for`: where a provider's structured-output dialect, once found, is shared; `slots_backend_for`:
+    where its concurrency limit is (None: this process, for both)."""
     http = ProviderSession(settings.caller_concurrency)
     clients: dict[str, ChatClient] = {}
     leases: dict[str, Lease] = {}
@@ -41,5 +44,12 @@ def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], Lim
             leases[provider.name] = Lease(backend_for(provider))
         return leases[provider.name]
 
+    slot_leases: dict[str, SlotLease] = {}
+
+    def slots_for(provider: ProviderConfig) -> SlotLease:
+        if provider.name not in slot_leases:
+            slot_leases[provider.name] = SlotLease(slots_backend_for(provider))
+        return slot_leases[provider.name]
+
     return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency,
-                  dialects=Dialects(book_for))
+                  dialects=Dialects(book_for), slots_for=slots_for if slots_backend_for else None)

@@ -1,7 +1,8 @@
 """The Ray shells: each a short class delegating to plain Python.
 
-- `RateLimiterActor`: one per provider, the shared `RateLimiter` (and the
-  structured-output dialect found for the provider, `RayDialectBook`).
+- `RateLimiterActor`: one per provider, the shared `RateLimiter`, its
+  concurrency limit (`RaySlotBackend`) and the structured-output dialect found
+  for it (`RayDialectBook`).
 - `LLMCallerActor`: a pool shared by all requests and batches; each runs a `Caller`.
 - `RayCallerPool`: the driver-side handle on that pool (splits items over callers).
 
@@ -26,7 +27,9 @@ from engine.limits import Limits
 from engine.outcome import Outcome
 from engine.prompt.plan import OperationPlan
 from engine.provider.factory import build_caller
+from engine.provider.concurrency import ConcurrencyView
 from engine.provider.leases import Grant, LocalLimiterBackend
+from engine.provider.slots import LocalSlotBackend, Sample
 from engine.target import Target
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,9 @@ ACTOR_OPTIONS = {"num_cpus": 0, "lifetime": "detached", "namespace": NAMESPACE, 
 class RateLimiterActor:
     """Restarted empty after a crash: its buckets start small and ramp again."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, max_concurrency: int | None = None):
         self._backend = LocalLimiterBackend(limits)
+        self._slots = LocalSlotBackend(max_concurrency, self._backend.states_limits)
         self._dialect: str | None = None  # as found by a caller (engine/provider/discovery.py)
 
     async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
@@ -52,6 +56,12 @@ class RateLimiterActor:
 
     async def learn(self, limits: Limits) -> None:
         await self._backend.learn(limits)
+
+    async def exchange_slots(self, wanted: int, samples: list[Sample], unused: int) -> int:
+        return await self._slots.exchange(wanted, samples, unused)
+
+    async def concurrency(self) -> ConcurrencyView:
+        return await self._slots.concurrency()
 
     async def dialect(self) -> str | None:
         return self._dialect
@@ -73,6 +83,19 @@ class RayDialectBook:
         await self._handle.learn_dialect.remote(dialect)
 
 
+class RaySlotBackend:
+    """`SlotBackend` over the provider's `RateLimiterActor`: one concurrency limit for the cluster."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    async def exchange(self, wanted: int, samples: list[Sample], unused: int) -> int:
+        return await self._handle.exchange_slots.remote(wanted, samples, unused)
+
+    async def concurrency(self) -> ConcurrencyView:
+        return await self._handle.concurrency.remote()
+
+
 class RayLimiterBackend:
     """`LimiterBackend` over a `RateLimiterActor` handle."""
 
@@ -91,7 +114,7 @@ class RayLimiterBackend:
 
 def limiter_for(pool_name: str, provider: ProviderConfig):
     return RateLimiterActor.options(name=f"{pool_name}-limiter-{provider.name}", **ACTOR_OPTIONS).remote(
-        provider.limits
+        provider.limits, provider.max_concurrency
     )
 
 
@@ -99,7 +122,8 @@ def limiter_for(pool_name: str, provider: ProviderConfig):
 class LLMCallerActor:
     def __init__(self, settings: Settings, pool_name: str):
         self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)),
-                                    lambda p: RayDialectBook(limiter_for(pool_name, p)))
+                                    lambda p: RayDialectBook(limiter_for(pool_name, p)),
+                                    lambda p: RaySlotBackend(limiter_for(pool_name, p)))
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)
@@ -153,6 +177,10 @@ class RayCallerPool:
                 if attempt == REPLACE_ATTEMPTS - 1:
                     raise
                 await asyncio.to_thread(self._replace, slot, caller)
+
+    async def concurrency(self, provider: ProviderConfig) -> ConcurrencyView:
+        """The provider's concurrency limit, one for the cluster (in its limiter actor)."""
+        return await limiter_for(self.name, provider).concurrency.remote()
 
     def _create(self, slot: int, nodes: list[str]):
         # get_if_exists: the caller another process made under this name, or a new one.

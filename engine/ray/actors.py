@@ -57,8 +57,8 @@ class RateLimiterActor:
     async def learn(self, limits: Limits) -> None:
         await self._backend.learn(limits)
 
-    async def exchange_slots(self, wanted: int, samples: list[Sample], unused: int) -> int:
-        return await self._slots.exchange(wanted, samples, unused)
+    async def exchange_slots(self, holder: str, wanted: int, samples: list[Sample], holding: int) -> int:
+        return await self._slots.exchange(holder, wanted, samples, holding)
 
     async def concurrency(self) -> ConcurrencyView:
         return await self._slots.concurrency()
@@ -89,8 +89,8 @@ class RaySlotBackend:
     def __init__(self, handle):
         self._handle = handle
 
-    async def exchange(self, wanted: int, samples: list[Sample], unused: int) -> int:
-        return await self._handle.exchange_slots.remote(wanted, samples, unused)
+    async def exchange(self, holder: str, wanted: int, samples: list[Sample], holding: int) -> int:
+        return await self._handle.exchange_slots.remote(holder, wanted, samples, holding)
 
     async def concurrency(self) -> ConcurrencyView:
         return await self._handle.concurrency.remote()

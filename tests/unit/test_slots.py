@@ -2,7 +2,7 @@
 
 import asyncio
 
-from engine.provider.slots import LocalSlotBackend, SlotLease
+from engine.provider.slots import HEARTBEAT_SECONDS, HOLDER_TTL_SECONDS, LocalSlotBackend, SlotLease
 from tests.unit.test_client_caller import (  # noqa: F401 - fixtures
     HANG,
     PLAN,
@@ -14,6 +14,14 @@ from tests.unit.test_client_caller import (  # noqa: F401 - fixtures
 )
 
 
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
 class RecordingBackend(LocalSlotBackend):
     """The real in-process limit; keeps every sample it was sent."""
 
@@ -21,9 +29,9 @@ class RecordingBackend(LocalSlotBackend):
         super().__init__(max_concurrency, rate_limited)
         self.samples = []
 
-    async def exchange(self, wanted, samples, unused):
+    async def exchange(self, holder, wanted, samples, holding):
         self.samples += samples
-        return await super().exchange(wanted, samples, unused)
+        return await super().exchange(holder, wanted, samples, holding)
 
 
 async def settle():
@@ -89,6 +97,34 @@ async def test_a_cancelled_waiter_leaves_no_slot_taken():
     lease.ended(0.01)
     await settle()
     assert (await backend.concurrency()).in_flight == 0
+
+
+async def test_the_slots_of_a_caller_gone_silent_are_taken_back():
+    clock = Clock()
+    backend = LocalSlotBackend(max_concurrency=2, clock=clock)
+    assert await backend.exchange("lost-caller", 2, [], 0) == 2  # it took both slots, then its process died
+    lease = SlotLease(backend)
+    waiting = asyncio.ensure_future(lease.acquire())
+    await settle()
+    assert not waiting.done()
+    clock.now += HOLDER_TTL_SECONDS + 1
+    await asyncio.wait_for(waiting, 1)
+    assert (await backend.concurrency()).in_flight == 1
+
+
+async def test_a_caller_on_a_long_call_heartbeats_and_keeps_its_slot():
+    clock = Clock()
+    backend = LocalSlotBackend(max_concurrency=1, clock=clock)
+    lease = SlotLease(backend)
+    await lease.acquire()
+    clock.now += HOLDER_TTL_SECONDS - 1
+    await asyncio.sleep(HEARTBEAT_SECONDS + 0.5)  # nothing to say but that it still holds the slot
+    clock.now += 2  # silent this long since it took the slot, but not since its heartbeat
+    other = asyncio.ensure_future(SlotLease(backend).acquire())
+    await settle()
+    assert not other.done() and (await backend.concurrency()).in_flight == 1
+    lease.ended(1.0)
+    await asyncio.wait_for(other, 1)
 
 
 async def test_a_provider_that_states_rate_limits_is_not_limited_here():

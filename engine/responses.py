@@ -74,6 +74,13 @@ class BatchCreated(BaseModel):
     total_items: int
 
 
+class Concurrency(BaseModel):
+    limit: int | None = Field(description="Requests in flight allowed to the provider, cluster-wide; "
+                                          "null while its rate limits govern it.")
+    in_flight: int = Field(description="Requests in flight to the provider now, from every batch.")
+    source: Literal["adaptive", "configured", "rate_limits"]
+
+
 class BatchStatus(BaseModel):
     batch_id: str
     status: BatchState
@@ -95,6 +102,9 @@ class BatchStatus(BaseModel):
     projected_cost: float | None = Field(default=None, description="USD for the whole batch at the current rate.")
     cached_items: int = 0
     folded_items: int = 0
+    concurrency: Concurrency | None = Field(
+        default=None, description="The provider's concurrency limit, as last seen while the batch ran "
+                                  "(null before it starts).")
     reason: str | None = Field(default=None, exclude_if=_absent_if_none,
                                description="Why a batch was cancelled (only while cancelling or cancelled).")
     error: ErrorBody | None = Field(default=None, exclude_if=_absent_if_none,

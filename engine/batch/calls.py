@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.config import Settings
+from engine.config import ProviderConfig, Settings
 from engine.errors import ConfigurationError, InvalidRequest
 from engine.models import CascadeSpec
 from engine.outcome import Outcome
 from engine.prompt.operations import prepare
 from engine.prompt.plan import OperationPlan
 from engine.provider.caller import Caller
+from engine.provider.concurrency import ConcurrencyView
 from engine.target import Target, with_fallbacks
 
 
 class CallerPool(Protocol):
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]: ...
+    async def concurrency(self, provider: ProviderConfig) -> ConcurrencyView: ...
 
 
 class LocalCallerPool:
@@ -31,6 +33,9 @@ class LocalCallerPool:
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)
+
+    async def concurrency(self, provider: ProviderConfig) -> ConcurrencyView:
+        return await self._caller.concurrency(provider)
 
 
 def plan_request(settings: Settings, operation: str, params) -> tuple[OperationPlan, Target]:

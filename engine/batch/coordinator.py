@@ -59,6 +59,8 @@ class Coordinator:
         self.batch_id = batch_id
         self._store = store
         self._settings = settings
+        self._pool = pool
+        self._provider = None  # the batch's provider, once its meta is read: its concurrency is shown
         limit = max_in_flight or settings.callers * settings.caller_concurrency
         self._dispatch = Dispatcher(pool, clock, limit, self._settle)
         self._progress = Progress(clock, settings.prices)
@@ -99,6 +101,7 @@ class Coordinator:
                 self._cascade = self._cascade_of(meta, params.cascade, plan)
         except AgentFlowError as exc:
             return await self._finish("failed", error=exc.to_dict())
+        self._provider = target.provider
         await self._resume(meta, plan, target)
         reporter = asyncio.create_task(self._report_progress())
         try:
@@ -218,9 +221,18 @@ class Coordinator:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             await self._flush()
-            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **self._snapshot())
+            changes = {**self._snapshot(), "concurrency": await self._concurrency()}
+            meta = await asyncio.to_thread(self._store.update_meta, self.batch_id, **changes)
             if meta.get("cancel_requested") and not self.cancelling:
                 self.cancel(meta.get("cancel_reason") or "cancelled")
+
+    async def _concurrency(self) -> dict | None:
+        """The provider's concurrency limit now ({limit, in_flight, source}); None if it cannot be read."""
+        try:
+            return (await self._pool.concurrency(self._provider)).as_dict()
+        except Exception:  # noqa: BLE001 - the status can do without it; the batch must not stop for it
+            log.warning("batch %s: the concurrency limit could not be read", self.batch_id, exc_info=True)
+            return None
 
     def _cancel_unsent(self, message: str) -> None:
         """End as cancelled every item still without a result (never sent, or its call was cancelled)."""
@@ -231,6 +243,8 @@ class Coordinator:
     async def _finish(self, status: str, **extra) -> dict:
         await asyncio.to_thread(self._store.compact, self.batch_id)
         self._progress.take_stored(await asyncio.to_thread(self._store.counts, self.batch_id))
+        if self._provider is not None:
+            extra["concurrency"] = await self._concurrency()
         return await asyncio.to_thread(
             self._store.update_meta, self.batch_id, status=status, finished_at=time.time(),
             retry_requested=False, **self._snapshot(), **extra,

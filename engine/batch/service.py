@@ -285,6 +285,7 @@ def public_status(batch_id: str, meta: dict) -> dict:
         estimated_cost=cost,
         projected_cost=round(cost * total / done, 10) if cost is not None and done else cost,
         cached_items=meta.get("cached_items", 0), folded_items=meta.get("folded_items", 0),
+        concurrency=meta.get("concurrency"),
         reason=(meta.get("cancel_reason") or None) if cancelling else None,
         error=meta.get("error") or None,
         cascade=_cascade_status(meta.get("cascade")),

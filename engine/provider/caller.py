@@ -1,6 +1,7 @@
 """`Caller`: runs items through the provider and returns one outcome per item.
 
-Per item: render the prompt, take a rate-limit lease, call the provider (in
+Per item: render the prompt; per call, take a slot of the provider's
+concurrency limit (engine/provider/slots.py) and a rate-limit lease, call the provider (in
 its structured-output dialect, found on the first calls where not configured:
 engine/provider/discovery.py), parse and validate; transient provider errors
 are retried with jittered backoff, a refused request is not, invalid answers
@@ -22,6 +23,8 @@ from engine.errors import (
     AgentFlowError,
     OutputParseError,
     ProviderError,
+    ProviderHTTPError,
+    ProviderTimeout,
     RateLimited,
     RequestRefused,
     is_retryable,
@@ -44,8 +47,10 @@ from engine.provider.dialects import (
     wants_schema,
 )
 from engine.provider.discovery import Dialects
+from engine.provider.concurrency import ConcurrencyView
 from engine.provider.fallback import Fallbacks
 from engine.provider.leases import Lease
+from engine.provider.slots import LocalSlotBackend, SlotLease
 from engine.target import Target
 
 log = logging.getLogger("agentflow.caller")
@@ -73,9 +78,11 @@ class Caller:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         dialects: Dialects | None = None,
         fallbacks: Fallbacks | None = None,
+        slots_for: Callable[[ProviderConfig], SlotLease] | None = None,
     ):
         self._dialects = dialects or Dialects()
         self._fallbacks = fallbacks or Fallbacks()
+        self._slots_for = slots_for or _in_process_slots()
         self._client_for = client_for
         self._lease_for = lease_for
         self._policy = policy
@@ -86,6 +93,10 @@ class Caller:
     async def run_many(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         """Outcomes for `items` (each {index, content, metadata?, id?}), in the same order."""
         return list(await asyncio.gather(*(self.run_item(plan, target, item) for item in items)))
+
+    async def concurrency(self, provider: ProviderConfig) -> ConcurrencyView:
+        """The provider's concurrency limit, as shared by every caller."""
+        return await self._slots_for(provider).concurrency()
 
     async def run_item(self, plan: OperationPlan, target: Target, item: dict) -> Outcome:
         started = time.perf_counter()
@@ -157,13 +168,11 @@ class Caller:
         lease = self._lease_for(target.provider)
         client = self._fallbacks.client(target, self._client_for(target.provider))
         tally.provider = target.provider.name
+        slots = self._slots_for(target.provider)
         failures = waits = 0
         while True:
-            await lease.acquire(estimate)
-            tally.attempts += 1
-            sent = time.perf_counter()
             try:
-                completion = await client.complete(body, self._policy.timeout)
+                completion = await self._send(slots, lease, client, body, estimate, tally)
             except RateLimited as exc:
                 lease.settle(estimate, 0)
                 waits += 1
@@ -181,16 +190,57 @@ class Caller:
                     raise
                 await self._sleep(self._backoff(failures))
                 continue
-            tally.service_seconds += time.perf_counter() - sent
             lease.settle(estimate, completion.prompt_tokens + completion.completion_tokens)
             await lease.learn(completion.limits)
             tally.prompt_tokens += completion.prompt_tokens
             tally.completion_tokens += completion.completion_tokens
             return completion
 
+    async def _send(self, slots: SlotLease, lease: Lease, client: ChatClient, body: dict, estimate: int,
+                    tally: "_Tally") -> Completion:
+        """One call, in a slot of the provider's concurrency limit; its round trip teaches the limit."""
+        await slots.acquire()
+        try:
+            await lease.acquire(estimate)
+            tally.attempts += 1
+            sent = time.perf_counter()
+            completion = await client.complete(body, self._policy.timeout)
+        except ProviderError as exc:
+            if _overloaded(exc):
+                slots.ended(time.perf_counter() - sent, dropped=True)
+            else:
+                slots.unused()  # a 429 or an error's quick answer says nothing of queueing
+            raise
+        except BaseException:
+            slots.unused()
+            raise
+        rtt = time.perf_counter() - sent
+        slots.ended(rtt)
+        tally.service_seconds += rtt
+        return completion
+
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._policy.backoff_cap, self._policy.backoff_base * 2 ** (failures - 1))
         return ceiling * self._rng.uniform(0.5, 1.0)  # jitter: retries of many items spread out
+
+
+def _overloaded(exc: ProviderError) -> bool:
+    """A timeout or a 503: the server has more than it can answer."""
+    if isinstance(exc, ProviderTimeout):
+        return True
+    return isinstance(exc, ProviderHTTPError) and not isinstance(exc, RequestRefused) and exc.status == 503
+
+
+def _in_process_slots() -> Callable[[ProviderConfig], SlotLease]:
+    """Each provider's concurrency limit kept in this process (a caller that shares it with none)."""
+    leases: dict[str, SlotLease] = {}
+
+    def slots_for(provider: ProviderConfig) -> SlotLease:
+        if provider.name not in leases:
+            leases[provider.name] = SlotLease(LocalSlotBackend(provider.max_concurrency))
+        return leases[provider.name]
+
+    return slots_for
 
 
 class _Tally:

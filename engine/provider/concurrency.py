@@ -6,7 +6,7 @@ of TCP Vegas and Netflix's concurrency-limits finds that knee: with
 gradient = min_rtt / rtt, limit' = limit * gradient + sqrt(limit). While the
 server keeps up the gradient is 1 and the limit grows by the queue allowance;
 once requests queue the gradient falls below 1 and pulls the limit back.
-Timeouts and server errors halve it (at most once per round trip).
+Timeouts and overloaded answers (503) halve it, at most once per round trip.
 It starts at one slot and doubles each round trip while latency holds (TCP's
 slow start), so the fastest round trip is measured before anything queues.
 
@@ -28,9 +28,9 @@ SLOW_START_GRADIENT = 0.9  # latency within 10% of the fastest: nothing queues y
 class ConcurrencyView:
     """What the batch status shows."""
 
-    limit: int
+    limit: int | None  # None: not limited here (the provider's rate limits govern it)
     in_flight: int
-    source: str  # "adaptive" | "configured"
+    source: str  # "adaptive" | "configured" | "rate_limits"
 
     def as_dict(self) -> dict:
         return {"limit": self.limit, "in_flight": self.in_flight, "source": self.source}
@@ -58,21 +58,30 @@ class ConcurrencyLimit:
         self.rtt: float | None = None  # smoothed round trip
         self._last_drop = -math.inf
         self._slow_start = True
+        # False while the provider states rate limits: they govern it, and a hosted API's
+        # latency jitter (min_rtt far below the mean) would pull the gradient down for nothing.
+        self.governing = True
 
     @property
     def limit(self) -> int:
         return max(self.min_limit, int(self._limit))
 
     @property
+    def adapting(self) -> bool:
+        return self.governing and not self.configured
+
+    @property
     def source(self) -> str:
-        return "configured" if self.configured else "adaptive"
+        return "configured" if self.configured else "adaptive" if self.governing else "rate_limits"
 
     def view(self) -> ConcurrencyView:
-        return ConcurrencyView(self.limit, self.in_flight, self.source)
+        limited = self.configured or self.governing
+        return ConcurrencyView(self.limit if limited else None, self.in_flight, self.source)
 
     def acquire(self, wanted: int) -> int:
         """Take up to `wanted` free slots; returns how many were taken (maybe 0)."""
-        taken = max(0, min(wanted, self.limit - self.in_flight))
+        room = self.limit - self.in_flight if self.configured or self.governing else wanted
+        taken = max(0, min(wanted, room))
         self.in_flight += taken
         return taken
 
@@ -83,7 +92,7 @@ class ConcurrencyLimit:
     def sample(self, rtt: float, dropped: bool = False) -> None:
         """One request ended after `rtt` seconds; `dropped` for a timeout or server error."""
         self.release(1)
-        if self.configured:
+        if not self.adapting:
             return
         if dropped:
             self._on_drop()

@@ -15,6 +15,7 @@ from engine.provider.breaker import BreakerPolicy
 from engine.provider.discovery import DialectBook, Dialects
 from engine.provider.fallback import BreakerBackend, Circuits, Fallbacks, LocalBreakerBackend
 from engine.provider.leases import Lease, LimiterBackend
+from engine.provider.slots import SlotBackend, SlotLease
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -31,9 +32,11 @@ def breaker_policy(settings: Settings) -> BreakerPolicy:
 
 def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], LimiterBackend],
                  book_for: Callable[[ProviderConfig], DialectBook] | None = None,
-                 breaker: BreakerBackend | None = None) -> Caller:
-    """`book_for`: where a provider's structured-output dialect, once found, is shared (None: this process);
-    `breaker`: where the providers' circuits are kept (None: this process)."""
+                 breaker: BreakerBackend | None = None,
+                 slots_backend_for: Callable[[ProviderConfig], SlotBackend] | None = None) -> Caller:
+    """`book_for`: where a provider's structured-output dialect, once found, is shared; `breaker`: where the
+    providers' circuits are kept; `slots_backend_for`: where a provider's concurrency limit is (None: this
+    process, for each)."""
     http = ProviderSession(settings.caller_concurrency)
     clients: dict[str, ChatClient] = {}
     leases: dict[str, Lease] = {}
@@ -49,6 +52,14 @@ def build_caller(settings: Settings, backend_for: Callable[[ProviderConfig], Lim
             leases[provider.name] = Lease(backend_for(provider))
         return leases[provider.name]
 
+    slot_leases: dict[str, SlotLease] = {}
+
+    def slots_for(provider: ProviderConfig) -> SlotLease:
+        if provider.name not in slot_leases:
+            slot_leases[provider.name] = SlotLease(slots_backend_for(provider))
+        return slot_leases[provider.name]
+
     return Caller(client_for, lease_for, retry_policy(settings), settings.caller_concurrency,
                   dialects=Dialects(book_for),
-                  fallbacks=Fallbacks(Circuits(breaker or LocalBreakerBackend(breaker_policy(settings)))))
+                  fallbacks=Fallbacks(Circuits(breaker or LocalBreakerBackend(breaker_policy(settings)))),
+                  slots_for=slots_for if slots_backend_for else None)

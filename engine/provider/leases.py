@@ -44,6 +44,11 @@ class LocalLimiterBackend:
         self.limiter = RateLimiter(limits, clock)
         self._configured = limits
 
+    def states_limits(self) -> bool:
+        """Whether rate limits are known (configured, or in the provider's headers)."""
+        limits = self.limiter.limits
+        return bool(limits.requests_per_minute or limits.tokens_per_minute)
+
     async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
         if settle:
             self.limiter.settle(settle, 0)

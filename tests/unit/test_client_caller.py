@@ -105,13 +105,13 @@ async def no_sleep(_):
     return None
 
 
-def make_caller(http, provider, **policy):
+def make_caller(http, provider, slots_for=None, **policy):
     client = ChatClient(http, provider.base_url, "k")
     backend = LocalLimiterBackend(Limits())
     backend.limiter.confirm_unlimited()  # no probing: these tests are about retries
     lease = Lease(backend, sleep=no_sleep)
     return Caller(lambda p: client, lambda p: lease, RetryPolicy(**policy), concurrency=8,
-                  rng=random.Random(1), sleep=no_sleep)
+                  rng=random.Random(1), sleep=no_sleep, slots_for=slots_for)
 
 
 def target(provider) -> Target:

@@ -18,6 +18,7 @@ from engine.batch.stops import BUDGET_EXCEEDED, ERROR_RATE_EXCEEDED, StopRules
 from engine.config import ProviderConfig, Settings
 from engine.outcome import ItemStatus, Outcome, ReuseSource
 from engine.pricing import PriceTable
+from engine.provider.concurrency import ConcurrencyLimit
 from engine.store.batch_store import BatchStore, new_batch_id
 
 SETTINGS = Settings(providers={"openai": ProviderConfig(name="openai", base_url="http://p/v1", api_key="k")})
@@ -30,6 +31,9 @@ class FakePool:
         self.gate, self.fail, self.broken_calls = gate, fail, broken_calls
         self.sent: list[int] = []
         self.in_flight = self.max_in_flight = 0
+
+    async def concurrency(self, provider):
+        return ConcurrencyLimit(configured=provider.max_concurrency).view()
 
     async def run(self, plan, target, items):
         if self.broken_calls:

@@ -29,6 +29,19 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mib(processes: list) -> float:
+    """The summed RSS of `processes` (psutil.Process), in MiB; one that exited since it was listed counts 0."""
+    import psutil  # Ray's bundled copy: the benchmarks that measure processes import ray first
+
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
 def write_results(name: str, data: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

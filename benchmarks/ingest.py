@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import free_port, start_service, write_results  # noqa: E402
+from benchmarks.common import free_port, rss_mib, start_service, write_results  # noqa: E402
 from engine.sim.process import SimulatorProcess  # noqa: E402
 from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
@@ -101,16 +101,6 @@ def ray_processes() -> list[psutil.Process]:
         if "ray::" in cmdline or "default_worker.py" in cmdline:
             found.append(process)
     return found
-
-
-def rss_mib(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.Error:  # exited since it was listed
-            pass
-    return total / 2**20
 
 
 class PeakSampler:

@@ -40,7 +40,7 @@ import psutil  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import free_port, start_service, write_results  # noqa: E402
+from benchmarks.common import free_port, rss_mib, start_service, write_results  # noqa: E402
 from engine.sim.process import SimulatorProcess  # noqa: E402
 from engine.sim.simulator import SimulatorConfig  # noqa: E402
 
@@ -82,16 +82,6 @@ def own_ray_processes() -> dict[str, list[psutil.Process]]:
             if marker in cmdline:
                 found[role].append(process)
     return found
-
-
-def rss_mib(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 2**20
 
 
 class Memory:

@@ -18,6 +18,11 @@ from engine.pricing import PriceTable
 CASCADE_FIGURES = ("models", "threshold", "sample_items", "escalated_items", "cost", "strong_only_cost")
 
 
+def public_figures(ledger_meta: dict) -> dict:
+    """The figures a status or a sync response shows of a ledger's meta (`CascadeLedger.to_meta`)."""
+    return {name: ledger_meta[name] for name in CASCADE_FIGURES}
+
+
 def sample_indexes(total: int, size: int, seed: str) -> list[int]:
     """`size` item indexes (all of them if fewer), drawn at random but the same for the same seed."""
     return sorted(random.Random(seed).sample(range(total), min(size, total)))

@@ -20,7 +20,7 @@ import polars as pl
 
 from engine.batch import output as batch_output
 from engine.batch.calls import CallerPool, cascade_targets, plan_request
-from engine.batch.cascade_routing import CASCADE_FIGURES, CascadeLedger, cascade_cost_range
+from engine.batch.cascade_routing import CascadeLedger, cascade_cost_range, public_figures
 from engine.batch.coordinator import Coordinator
 from engine.batch.coordinator import input_items as frame_items
 from engine.batch.orphans import ORPHAN_SECONDS, QuietWatch
@@ -288,11 +288,5 @@ def public_status(batch_id: str, meta: dict) -> dict:
         concurrency=meta.get("concurrency"),
         reason=(meta.get("cancel_reason") or None) if cancelling else None,
         error=meta.get("error") or None,
-        cascade=_cascade_status(meta.get("cascade")),
+        cascade=public_figures(meta["cascade"]) if meta.get("cascade") else None,
     ).model_dump(mode="json")
-
-
-def _cascade_status(ledger: dict | None) -> dict | None:
-    if not ledger:
-        return None
-    return {name: ledger[name] for name in CASCADE_FIGURES}

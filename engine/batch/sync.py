@@ -8,7 +8,7 @@ the other items to a caller pool (`engine.batch.calls`).
 from __future__ import annotations
 
 from engine.batch.calls import CallerPool, cascade_targets, plan_request
-from engine.batch.cascade_routing import CASCADE_FIGURES, CascadeLedger
+from engine.batch.cascade_routing import CascadeLedger, public_figures
 from engine.batch.cascade_sync import run_cascade
 from engine.batch.results import answering_model, sync_entry, usage_of
 from engine.batch.reuse import ResponseCache, Reuse
@@ -87,5 +87,5 @@ class SyncService:
             "model": strong.display_model,
             "usage": usage_of(outcomes),
             "estimated_cost": figures["cost"],
-            "cascade": {name: figures[name] for name in CASCADE_FIGURES},
+            "cascade": public_figures(figures),
         }
